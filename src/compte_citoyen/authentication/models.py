@@ -1,0 +1,105 @@
+"""Citizen accounts: the household's way in."""
+from __future__ import annotations
+
+import datetime
+
+from BTrees.OOBTree import OOBTree, OOTreeSet
+from persistent import Persistent
+
+from ..resources import Folder
+from ..security import CITIZEN_KIND, SessionHolder
+
+PENDING = "pending"        # waiting for validation by the city
+VALIDATED = "validated"
+REFUSED = "refused"
+CLOSED = "closed"
+
+
+def code_key(code: str) -> str:
+    """Codes d'accès are unique whatever the case (and surrounding spaces)."""
+    return (code or "").strip().casefold()
+
+
+class Account(SessionHolder, Persistent):
+    """The login of a household's holder: code d'accès, password hash, secret question, state."""
+
+    kind = CITIZEN_KIND
+    state = PENDING
+    validated_at = None
+    refusal_reason = ""
+    closure_requested_at = None
+    password_changed_at = None
+    reset_tokens = None  # OOBTree: token hash -> expiry (datetime)
+
+    def __init__(self, code: str, password_hash: str, household_id: str, member_id: str,
+                 secret_question: str, secret_answer_hash: str, created: datetime.datetime | None = None):
+        self.code = code.strip()
+        self.password_hash = password_hash
+        self.household_id = household_id
+        self.member_id = member_id
+        self.secret_question = secret_question
+        self.secret_answer_hash = secret_answer_hash
+        self.created = created or datetime.datetime.now(datetime.timezone.utc)
+        self.sessions = OOBTree()
+        self.reset_tokens = OOBTree()
+
+    @property
+    def key(self) -> str:
+        return code_key(self.code)
+
+    userid_key = key
+
+    @property
+    def userid(self) -> str:
+        return f"citizen:{self.key}"
+
+    @property
+    def display_name(self) -> str:
+        return self.code
+
+    @property
+    def active(self) -> bool:
+        return self.state != CLOSED
+
+    @property
+    def validated(self) -> bool:
+        return self.state == VALIDATED
+
+    def principals(self) -> list[str]:
+        return ["citizen", f"household:{self.household_id}", f"account:{self.key}"]
+
+
+class AccountFolder(Folder):
+    """Accounts keyed by ``code_key``; index of accounts waiting for validation, oldest first."""
+
+    def __init__(self):
+        super().__init__()
+        self.pending = OOTreeSet()          # (created, key)
+        self.by_household = OOBTree()       # household id -> key
+
+    def get_by_code(self, code: str) -> Account | None:
+        return self.get(code_key(code))
+
+    def add_account(self, account: Account) -> Account:
+        self.add(account.key, account)
+        self.by_household[account.household_id] = account.key
+        if account.state == PENDING:
+            self.pending.add((account.created, account.key))
+        return account
+
+    def set_state(self, account: Account, state: str) -> None:
+        self.pending.discard((account.created, account.key))
+        account.state = state
+        if state == PENDING:
+            self.pending.add((account.created, account.key))
+        if state == VALIDATED:
+            account.validated_at = datetime.datetime.now(datetime.timezone.utc)
+
+    def for_household(self, household_id: str) -> Account | None:
+        key = self.by_household.get(household_id)
+        return self.get(key) if key else None
+
+    def waiting(self):
+        """Accounts waiting for validation, oldest first (reads the index, never every account)."""
+        for _created, key in self.pending.keys():
+            yield self.data[key]

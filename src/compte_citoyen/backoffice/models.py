@@ -1,0 +1,116 @@
+"""City staff and the audit journal."""
+from __future__ import annotations
+
+import datetime
+
+from BTrees.LOBTree import LOBTree
+from BTrees.OOBTree import OOBTree
+from persistent import Persistent
+from persistent.list import PersistentList
+
+from ..resources import Folder
+from ..security import ROLES, STAFF_KIND, SessionHolder
+
+
+class StaffMember(SessionHolder, Persistent):
+    """A city agent: password + TOTP second factor, roles, and the services / régies they handle."""
+
+    kind = STAFF_KIND
+    active = True
+    full_name = ""
+    email = ""
+
+    def __init__(self, login: str, password_hash: str, roles: list[str], totp_secret: str,
+                 services: list[str] | None = None, regies: list[str] | None = None):
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
+        self.login = login
+        self.password_hash = password_hash
+        self.roles = PersistentList(roles)
+        self.totp_secret = totp_secret
+        self.services = PersistentList(services or [])
+        self.regies = PersistentList(regies or [])
+        self.sessions = OOBTree()
+        self.last_totp_step = 0  # a TOTP code is accepted once
+        self.created = datetime.datetime.now(datetime.timezone.utc)
+
+    @property
+    def userid_key(self) -> str:
+        return self.login
+
+    @property
+    def userid(self) -> str:
+        return f"staff:{self.login}"
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.login
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+    def principals(self) -> list[str]:
+        principals = ["staff", f"staff:{self.login}"]
+        principals += [f"role:{role}" for role in self.roles]
+        principals += [f"service:{code}" for code in self.services]
+        principals += [f"regie:{code}" for code in self.regies]
+        return principals
+
+
+class StaffFolder(Folder):
+    pass
+
+
+class JournalEntry(Persistent):
+    def __init__(self, when, actor: str, action: str, target: str = "", detail: str = "", address: str = ""):
+        self.when = when
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.detail = detail
+        self.address = address
+
+
+class Journal(Folder):
+    """Append-only audit journal keyed by microsecond timestamps (LOBTree), plus an index by target."""
+
+    def __init__(self):
+        super().__init__()
+        self.entries = LOBTree()
+        self.by_target = OOBTree()  # target -> LOBTree keys
+
+    def record(self, actor: str, action: str, target: str = "", detail: str = "", address: str = "") -> JournalEntry:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        key = int(now.timestamp() * 1_000_000)
+        while key in self.entries:
+            key += 1
+        entry = JournalEntry(now, actor, action, target, detail, address)
+        self.entries[key] = entry
+        self._num.change(1)
+        if target:
+            from BTrees.LLBTree import LLTreeSet
+            bucket = self.by_target.get(target)
+            if bucket is None:
+                bucket = self.by_target[target] = LLTreeSet()
+            bucket.add(key)
+        return entry
+
+    def latest(self, limit: int = 100) -> list[JournalEntry]:
+        keys = self.entries.keys()
+        n = len(keys)
+        return [self.entries[keys[i]] for i in range(n - 1, max(n - limit, 0) - 1, -1)]
+
+    def for_target(self, target: str, limit: int = 100):
+        bucket = self.by_target.get(target)
+        if not bucket:
+            return []
+        keys = list(bucket.keys())[-limit:]
+        return [self.entries[k] for k in reversed(keys)]
+
+
+def journal(request, action: str, target: str = "", detail: str = "") -> None:
+    """Record an action of the current user (never a password, answer or token in ``detail``)."""
+    identity = request.identity
+    actor = identity.userid if identity is not None else "anonymous"
+    request.app_root["journal"].record(actor, action, target, detail, request.client_addr or "")

@@ -1,0 +1,5 @@
+"""Billing: régies from plugins, invoices, basket and card payment."""
+
+
+def includeme(config):
+    pass

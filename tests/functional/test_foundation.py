@@ -1,0 +1,108 @@
+"""The foundation: app factory, pages, security baseline, plugins, evolve steps."""
+import re
+
+import pytest
+from pyramid.exceptions import ConfigurationError
+
+
+def test_home_page_in_french_with_both_boxes(testapp):
+    response = testapp.get("/")
+    html = response.text
+    assert '<html lang="fr"' in html
+    assert "Mon Compte Citoyen" in html
+    assert ">Utilisateur<" in html and ">Mot de passe<" in html
+    assert "Se connecter" in html and "Mot de passe oublié" in html
+    assert "Créer votre compte" in html and "Confirmer" in html
+    # login box comes first (top left), creation box second (top right)
+    assert html.index("box--login") < html.index("box--register")
+    assert html.count("<h1") == 1
+    assert 'href="#contenu"' in html
+
+
+def test_faq_rendered_from_the_product_text(testapp):
+    html = testapp.get("/aide").text
+    for question in ["Comment créer un Compte Citoyen ?", "À quoi sert le cryptogramme qu’il faut ressaisir ?",
+                     "Pourquoi n’ai-je aucune facture dans mon compte ?"]:
+        assert question in html
+    assert "Impossible d’ajouter cet article, vous devez d’abord payer ceux en attente dans votre panier" in html
+
+
+@pytest.mark.parametrize("path", ["/conditions-generales", "/donnees-personnelles", "/accessibilite"])
+def test_editorial_pages(testapp, path):
+    html = testapp.get(path).text
+    assert html.count("<h1") == 1
+
+
+def test_security_headers(testapp):
+    response = testapp.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert response.headers["Cache-Control"] == "no-store"
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Max-Age" in cookie
+
+
+def test_no_external_asset(testapp):
+    html = testapp.get("/").text
+    for url in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert url.startswith(("/", "#", "http://localhost")), url
+    assert "<script>" not in html and "onclick" not in html
+
+
+def test_protected_page_redirects_to_login(testapp):
+    response = testapp.get("/accueil", status=302)
+    assert "/connexion" in response.location
+
+
+def test_backoffice_redirects_to_staff_login(testapp):
+    response = testapp.get("/backoffice/", status=302)
+    assert "/backoffice/connexion" in response.location
+
+
+def test_csrf_required_on_unsafe_requests(testapp):
+    testapp.post("/connexion", {"code": "x", "password": "y"}, status=400)
+
+
+def test_not_found_in_french(testapp):
+    response = testapp.get("/nulle-part", status=404)
+    assert "Page introuvable" in response.text
+
+
+def test_health(testapp):
+    assert testapp.get("/sante").json["status"] == "ok"
+
+
+def test_root_created_with_evolve_steps(portal_tx, registry):
+    from compte_citoyen.evolution import pending_steps
+    with portal_tx() as portal:
+        assert "accounts" in portal and "households" in portal and "outbox" in portal
+        assert pending_steps(portal, registry) == []
+
+
+def test_production_refuses_default_secret(tmp_path):
+    from compte_citoyen import main
+    from compte_citoyen.testing import base_settings
+    settings = base_settings(tmp_path, **{"compte_citoyen.production": "true",
+                                          "compte_citoyen.testing": "false",
+                                          "compte_citoyen.captcha": "image",
+                                          "compte_citoyen.secret": "changeme"})
+    with pytest.raises(ConfigurationError):
+        main({}, **settings)
+
+
+def test_fixed_captcha_refused_outside_tests(tmp_path):
+    from compte_citoyen import main
+    from compte_citoyen.testing import base_settings
+    settings = base_settings(tmp_path, **{"compte_citoyen.testing": "false"})
+    with pytest.raises(ConfigurationError):
+        main({}, **settings)
+
+
+def test_unknown_plugin_refused(tmp_path):
+    from compte_citoyen import main
+    from compte_citoyen.testing import base_settings
+    with pytest.raises(ConfigurationError, match="not installed"):
+        main({}, **base_settings(tmp_path, **{"compte_citoyen.plugins": "nope"}))
