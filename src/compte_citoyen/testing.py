@@ -282,3 +282,66 @@ def browser_page(chromium, live_server):
     unchecked = checked.unchecked_pages()
     context.close()
     assert not unchecked, f"pages visited without an axe scan (call page.check_a11y()): {unchecked}"
+
+
+# --- people: citizens and staff created directly in the database ------------------------------------
+
+def create_citizen(portal, code: str = "jdupont", password: str = "correct horse battery staple",
+                   validated: bool = False, *, family_name: str = "Dupont", first_names: str = "Jeanne",
+                   email: str = "jeanne.dupont@example.org", mobile: str = "0612345678",
+                   communication: str = "email", question: str = "Quel est le nom de votre premier animal ?",
+                   answer: str = "Médor", **person):
+    """Create an account, its household and its holder (first adult); returns (account, household)."""
+    import datetime as _dt
+
+    from .authentication.models import VALIDATED, Account
+    from .authentication.passwords import hash_answer, hash_password
+    from .household.models import ADULT, Member, new_id
+    household = portal["households"].new_household(family_name)
+    holder = Member(new_id(), ADULT, family_name, first_names,
+                    person.pop("birth_date", _dt.date(1985, 4, 12)), email=email, mobile=mobile,
+                    civility=person.pop("civility", "Mme"), sex=person.pop("sex", "F"), relation="holder", **person)
+    household.add_member(holder)
+    household.holder_id = holder.id
+    household.communication = communication
+    household.address = "12 rue des Lilas"
+    household.postcode = "75001"
+    household.city = "Clairval"
+    account = Account(code, hash_password(password), household.id, holder.id, question, hash_answer(answer))
+    portal["accounts"].add_account(account)
+    if validated:
+        portal["accounts"].set_state(account, VALIDATED)
+    return account, household
+
+
+def create_child(household, first_names: str = "Lucas", family_name: str | None = None, birth_date=None, **fields):
+    import datetime as _dt
+
+    from .household.models import CHILD, Member, new_id
+    child = Member(new_id(), CHILD, family_name or household.family_name, first_names,
+                   birth_date or _dt.date(2016, 9, 1), relation="child", **fields)
+    return household.add_member(child)
+
+
+def login_citizen(testapp, code: str = "jdupont", password: str = "correct horse battery staple"):
+    """Log in through the real login form; returns the response (302 to /accueil on success)."""
+    token = csrf_token(testapp)
+    return testapp.post("/connexion", {"code": code, "password": password, "csrf_token": token})
+
+
+def create_staff(portal, login: str, password: str = "staff password 2026!", roles=("admin",),
+                 services=(), regies=(), name: str = ""):
+    from .backoffice.commands import create_staff_member
+    return create_staff_member(portal, login, password, list(roles), list(services), list(regies), name or login)
+
+
+def login_staff(testapp, login: str, password: str = "staff password 2026!", totp_secret: str = ""):
+    """Staff login through the real back-office forms: password, then the TOTP code."""
+    import pyotp
+    response = testapp.get("/backoffice/connexion")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', response.text).group(1)
+    response = testapp.post("/backoffice/connexion", {"login": login, "password": password, "csrf_token": token})
+    assert response.status_int == 302, response.text[:2000]
+    response = response.follow()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', response.text).group(1)
+    return testapp.post("/backoffice/connexion/code", {"code": pyotp.TOTP(totp_secret).now(), "csrf_token": token})
