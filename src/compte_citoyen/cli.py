@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         env.closer()
-        logging.shutdown()
+        for db in getattr(env.registry, "_zodb_databases", {}).values():
+            db.close()
 
 
 class CommandError(Exception):

@@ -97,4 +97,3 @@ class FormView:
 
 def includeme(config):
     configure_deform()
-    config.add_static_view("deform_static", "deform:static", permission="__no_permission_required__")
