@@ -1,4 +1,9 @@
-"""Outbox: every message is recorded in the same transaction as the change that causes it."""
+"""Outbox: every message is recorded in the same transaction as the change that causes it.
+
+A message's state moves ``queued`` -> ``sending`` -> ``sent`` (or back to ``queued`` with a later
+``next_attempt`` after a temporary failure, or to ``failed`` with a reason). ``phone`` means the household
+prefers a phone call: nothing is sent, the message is kept for the portal and the staff's call list.
+"""
 from __future__ import annotations
 
 import datetime
@@ -10,14 +15,32 @@ from persistent.mapping import PersistentMapping
 from ..resources import Folder
 
 QUEUED = "queued"
+SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 CANCELLED = "cancelled"
+PHONE = "phone"
+STATES = (QUEUED, SENDING, SENT, FAILED, PHONE, CANCELLED)
 
 # message kinds (the FAQ's three)
 ACKNOWLEDGEMENT = "acknowledgement"
 DECISION = "decision"
 INFORMATION = "information"
+KINDS = (ACKNOWLEDGEMENT, DECISION, INFORMATION)
+
+# channels
+EMAIL_CHANNEL = "email"
+SMS_CHANNEL = "sms"
+PHONE_CHANNEL = "phone"
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def order_key(when: datetime.datetime, message_id: str) -> tuple:
+    """Index key that sorts newest first when iterated forward (cursor pagination without a scan)."""
+    return (-when.timestamp(), message_id)
 
 
 class Message(Persistent):
@@ -28,7 +51,16 @@ class Message(Persistent):
     html: str | None = None
     sms_text: str | None = None
     phone: str | None = None
-    fallback_of: str | None = None
+    email: str | None = None
+    fallback_of: str | None = None      # id of the SMS message this e-mail replaces
+    fallback_id: str | None = None      # id of the e-mail queued when this SMS failed for good
+    next_attempt: datetime.datetime | None = None
+    sending_since: datetime.datetime | None = None
+    failure_reason = ""
+    last_error = ""
+    attempts = 0
+    sent_at = None
+    body = ""                           # the caller's text without the template around it
 
     def __init__(self, *, id: str, event_key: str, kind: str, channel: str, subject: str, text: str,
                  email: str | None = None, phone: str | None = None, html: str | None = None,
@@ -47,42 +79,143 @@ class Message(Persistent):
         self.phone = phone
         self.household_id = household_id
         self.request_number = request_number
-        self.created = created or datetime.datetime.now(datetime.timezone.utc)
+        self.created = created or utcnow()
         self.send_after = send_after or self.created
-        self.state = QUEUED
+        self.state = PHONE if channel == PHONE_CHANNEL else QUEUED
         self.attempts = 0
         self.last_error = ""
         self.sent_at = None
-        self.history = PersistentMapping()
+        self.history = PersistentMapping()  # ISO time -> short event ("attempt 1: refused"...)
+
+    @property
+    def due_at(self) -> datetime.datetime:
+        """When the worker may try this message: its scheduled date, or the next retry after a failure."""
+        return self.next_attempt or self.send_after
+
+    @property
+    def shown_date(self) -> datetime.datetime:
+        """The date the citizen sees: when it was sent, else when it is (or was) scheduled."""
+        return self.sent_at or self.send_after or self.created
+
+    def log(self, when: datetime.datetime, event: str) -> None:
+        key = when.isoformat()
+        while key in self.history:
+            key += "+"
+        self.history[key] = event
 
 
 class Outbox(Folder):
-    """Messages by id, with indexes: due queue, per household, and processed event keys (idempotence)."""
+    """Messages by id, with indexes: due queue, per household, per request, per state, and event keys.
+
+    ``due`` holds ``(due_at, id)`` of queued messages in delivery order; ``by_state`` / ``by_created`` hold
+    ``order_key`` tuples (newest first) so the back office pages through them without reading every message.
+    """
+
+    by_state = None      # state -> OOTreeSet(order_key); class default for outboxes created before it
+    by_created = None    # OOTreeSet(order_key) of every message
+    by_request = None    # request number -> OOTreeSet((created, id))
 
     def __init__(self):
         super().__init__()
-        self.due = OOTreeSet()          # (send_after, id) of messages still queued
+        self.due = OOTreeSet()          # (due_at, id) of messages still queued
         self.by_household = OOBTree()   # household_id -> OOTreeSet((created, id))
         self.event_keys = OOBTree()     # event_key -> message id
+        self.ensure_indexes()
+
+    def ensure_indexes(self) -> bool:
+        """Create the indexes added after the first release; True when they were missing."""
+        if self.by_state is not None:
+            return False
+        self.by_state = OOBTree()
+        self.by_created = OOTreeSet()
+        self.by_request = OOBTree()
+        return True
+
+    @staticmethod
+    def _bucket(tree, key):
+        bucket = tree.get(key)
+        if bucket is None:
+            bucket = tree[key] = OOTreeSet()
+        return bucket
 
     def index(self, message: Message) -> None:
         if message.state == QUEUED:
-            self.due.add((message.send_after, message.id))
+            self.due.add((message.due_at, message.id))
         if message.household_id:
-            bucket = self.by_household.get(message.household_id)
-            if bucket is None:
-                bucket = self.by_household[message.household_id] = OOTreeSet()
-            bucket.add((message.created, message.id))
+            self._bucket(self.by_household, message.household_id).add((message.created, message.id))
+        if message.request_number:
+            self._bucket(self.by_request, message.request_number).add((message.created, message.id))
+        self._bucket(self.by_state, message.state).add(order_key(message.created, message.id))
+        self.by_created.add(order_key(message.created, message.id))
         self.event_keys[message.event_key] = message.id
 
     def unqueue(self, message: Message) -> None:
-        self.due.discard((message.send_after, message.id))
+        self.due.discard((message.due_at, message.id))
 
-    def for_household(self, household_id: str, limit: int = 50) -> list[Message]:
-        bucket = self.by_household.get(household_id)
+    def set_state(self, message: Message, state: str) -> None:
+        """Change a message's state and keep ``due`` and ``by_state`` in step."""
+        key = order_key(message.created, message.id)
+        old = self.by_state.get(message.state)
+        if old is not None:
+            old.discard(key)
+        if message.state == QUEUED:
+            self.unqueue(message)
+        message.state = state
+        self._bucket(self.by_state, state).add(key)
+        if state == QUEUED:
+            self.due.add((message.due_at, message.id))
+
+    def requeue(self, message: Message, when: datetime.datetime) -> None:
+        """Put a message back in the queue for ``when`` (a retry, or staff asking to send it again)."""
+        if message.state == QUEUED:
+            self.unqueue(message)
+        message.next_attempt = when
+        if message.state == QUEUED:
+            self.due.add((message.due_at, message.id))
+        else:
+            self.set_state(message, QUEUED)
+
+    def due_ids(self, now: datetime.datetime, limit: int | None = None) -> list[str]:
+        """Ids of queued messages whose time has come, oldest first."""
+        out = []
+        for due_at, message_id in self.due.keys():
+            if due_at > now or (limit is not None and len(out) >= limit):
+                break
+            out.append(message_id)
+        return out
+
+    def _newest(self, tree, key, limit: int) -> list[Message]:
+        bucket = tree.get(key) if tree is not None else None
         if not bucket:
             return []
-        out = []
-        for _created, mid in reversed(list(bucket.keys())[-limit:]):
-            out.append(self.data[mid])
-        return out
+        keys = bucket.keys()
+        count = len(keys)
+        return [self.data[keys[i][1]] for i in range(count - 1, max(count - limit, 0) - 1, -1)]
+
+    def for_household(self, household_id: str, limit: int = 50) -> list[Message]:
+        """The household's messages, newest first (reads only its own index)."""
+        return self._newest(self.by_household, household_id, limit)
+
+    def for_request(self, request_number: str, limit: int = 50) -> list[Message]:
+        """The messages about one request, newest first."""
+        return self._newest(self.by_request, request_number, limit)
+
+    def page(self, state: str | None = None, after: tuple | None = None,
+             limit: int = 50) -> tuple[list[Message], tuple | None]:
+        """One page of messages, newest first, optionally of one state; returns (messages, next cursor)."""
+        tree = self.by_created if not state else (self.by_state.get(state) if self.by_state else None)
+        if not tree:
+            return [], None
+        keys = tree.keys(min=after, excludemin=True) if after is not None else tree.keys()
+        out, last, more = [], None, False
+        for key in keys:
+            if len(out) >= limit:
+                more = True
+                break
+            out.append(self.data[key[1]])
+            last = key
+        return out, (last if more else None)
+
+    def count(self, state: str) -> int:
+        bucket = self.by_state.get(state) if self.by_state else None
+        return len(bucket) if bucket else 0
