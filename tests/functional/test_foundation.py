@@ -106,3 +106,24 @@ def test_unknown_plugin_refused(tmp_path):
     from compte_citoyen.testing import base_settings
     with pytest.raises(ConfigurationError, match="not installed"):
         main({}, **base_settings(tmp_path, **{"compte_citoyen.plugins": "nope"}))
+
+
+def test_native_date_widget_round_trip(app):
+    """deform's DateInputWidget posts a mapping; our native <input type=date> template keeps that shape."""
+    import datetime
+
+    import colander
+    import deform
+    from pyramid.scripting import prepare
+
+    env = prepare(registry=app.registry)
+    try:
+        schema = colander.Schema()
+        schema.add(colander.SchemaNode(colander.Date(), name="day", widget=deform.widget.DateInputWidget()))
+        form = deform.Form(schema)
+        html = form.render({"day": datetime.date(2026, 12, 24)})
+        assert 'type="date"' in html and 'value="2026-12-24"' in html
+        controls = [("__start__", "day:mapping"), ("date", "2027-01-05"), ("__end__", "day:mapping")]
+        assert form.validate(controls) == {"day": datetime.date(2027, 1, 5)}
+    finally:
+        env["closer"]()

@@ -22,6 +22,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 #: Modules of the core that implement hooks, registered before any external plugin.
 CORE_PLUGINS = [
     "compte_citoyen.notification.channels",
+    "compte_citoyen.household.demo",
+    "compte_citoyen.billing.demo",
+    "compte_citoyen.procedures.demo",
 ]
 
 
