@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime
 import mailbox
+import os
 
 import pytest
 import transaction
@@ -409,9 +410,12 @@ def test_household_messages_newest_first_with_limit(portal_tx, registry):
 
 # --- development delivery, background thread, command ------------------------------------------------------
 
-def test_development_mail_goes_to_the_maildir(settings, portal_tx, registry, tmp_path):
+@pytest.mark.parametrize("folder_exists", [False, True], ids=["new-folder", "empty-folder-made-by-make"])
+def test_development_mail_goes_to_the_maildir(settings, portal_tx, registry, tmp_path, folder_exists):
     settings["compte_citoyen.mail_delivery"] = "folder"
     registry.settings["compte_citoyen.mail_delivery"] = "folder"
+    if folder_exists:
+        os.makedirs(settings["compte_citoyen.mail_folder"], exist_ok=True)
     with portal_tx() as portal:
         queue_message(portal, event_key="k", kind=INFORMATION, subject="Dans le dossier", text="Bonjour",
                       email="a@example.org")

@@ -7,5 +7,15 @@ def create_accounts_folder(portal, registry):
     portal.ensure_folder("accounts", AccountFolder)
 
 
+def create_security_stores(portal, registry):
+    """Create the cryptogramme challenges store and the login failure counters."""
+    from .captcha import create_captcha_store
+    from .throttle import create_throttle_store
+    create_captcha_store(portal, registry)
+    create_throttle_store(portal, registry)
+
+
 def includeme(config):
     config.add_evolve_step("core:0002-accounts", create_accounts_folder)
+    config.add_evolve_step("core:0021-captchas-throttle", create_security_stores)
+    config.add_translation_dirs("compte_citoyen.authentication:locale/")

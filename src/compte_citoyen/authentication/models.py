@@ -30,6 +30,7 @@ class Account(SessionHolder, Persistent):
     closure_requested_at = None
     password_changed_at = None
     reset_tokens = None  # OOBTree: token hash -> expiry (datetime)
+    terms_accepted_at = None  # when the general terms were accepted (account creation)
 
     def __init__(self, code: str, password_hash: str, household_id: str, member_id: str,
                  secret_question: str, secret_answer_hash: str, created: datetime.datetime | None = None):
@@ -68,14 +69,22 @@ class Account(SessionHolder, Persistent):
     def principals(self) -> list[str]:
         return ["citizen", f"household:{self.household_id}", f"account:{self.key}"]
 
+    def set_password(self, password_hash: str, now: datetime.datetime | None = None) -> None:
+        """A new password ends the other ways in: reset links (see ``AccountFolder.clear_reset_tokens``)."""
+        self.password_hash = password_hash
+        self.password_changed_at = now or datetime.datetime.now(datetime.timezone.utc)
+
 
 class AccountFolder(Folder):
     """Accounts keyed by ``code_key``; index of accounts waiting for validation, oldest first."""
+
+    reset_index = None  # OOBTree: reset-link token hash -> account key (created on first use)
 
     def __init__(self):
         super().__init__()
         self.pending = OOTreeSet()          # (created, key)
         self.by_household = OOBTree()       # household id -> key
+        self.reset_index = OOBTree()
 
     def get_by_code(self, code: str) -> Account | None:
         return self.get(code_key(code))
@@ -103,3 +112,40 @@ class AccountFolder(Folder):
         """Accounts waiting for validation, oldest first (reads the index, never every account)."""
         for _created, key in self.pending.keys():
             yield self.data[key]
+
+    # --- password reset links: stored hashed, single use, short-lived -----------------------------
+
+    def add_reset_token(self, account: Account, token_hash: str, expires: datetime.datetime) -> None:
+        now = datetime.datetime.now(datetime.timezone.utc)
+        if account.reset_tokens is None:
+            account.reset_tokens = OOBTree()
+        for old_hash, old_expiry in list(account.reset_tokens.items()):
+            if old_expiry < now:
+                self._forget_token(account, old_hash)
+        if self.reset_index is None:
+            self.reset_index = OOBTree()
+        account.reset_tokens[token_hash] = expires
+        self.reset_index[token_hash] = account.key
+
+    def account_for_token(self, token_hash: str, now: datetime.datetime | None = None) -> Account | None:
+        """The account a live (unused, unexpired) reset token belongs to."""
+        now = now or datetime.datetime.now(datetime.timezone.utc)
+        key = self.reset_index.get(token_hash) if self.reset_index is not None else None
+        account = self.get(key) if key else None
+        if account is None or not account.reset_tokens:
+            return None
+        expires = account.reset_tokens.get(token_hash)
+        if expires is None or expires < now:
+            return None
+        return account
+
+    def _forget_token(self, account: Account, token_hash: str) -> None:
+        if account.reset_tokens is not None:
+            account.reset_tokens.pop(token_hash, None)
+        if self.reset_index is not None:
+            self.reset_index.pop(token_hash, None)
+
+    def clear_reset_tokens(self, account: Account) -> None:
+        """Every earlier link stops working (after a reset or a change of password)."""
+        for token_hash in list(account.reset_tokens.keys()) if account.reset_tokens else []:
+            self._forget_token(account, token_hash)

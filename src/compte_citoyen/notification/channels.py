@@ -72,6 +72,8 @@ class EmailChannel(Channel):
         if settings.get("compte_citoyen.mail_delivery", "smtp") == "folder":
             folder = settings.get("compte_citoyen.mail_folder") or os.path.join("var", "mail")
             try:
+                for sub in ("tmp", "new", "cur"):  # Maildir(create=True) skips them when the folder exists
+                    os.makedirs(os.path.join(folder, sub), exist_ok=True)
                 mailbox.Maildir(folder, create=True).add(mail.to_message().as_bytes())
             except OSError as exc:
                 raise DeliveryError(f"mail folder {folder}: {exc}") from exc
