@@ -59,7 +59,7 @@ class StaffMember(SessionHolder, Persistent):
 
 
 class StaffFolder(Folder):
-    pass
+    throttle = None  # LoginThrottle, created by the evolve step "core:0041-staff-login-throttle"
 
 
 class JournalEntry(Persistent):
@@ -114,3 +114,64 @@ def journal(request, action: str, target: str = "", detail: str = "") -> None:
     identity = request.identity
     actor = identity.userid if identity is not None else "anonymous"
     request.app_root["journal"].record(actor, action, target, detail, request.client_addr or "")
+
+
+# --- login throttling ---------------------------------------------------------------------------------
+
+#: Failures allowed before any delay, per login and per address (an office may share one address).
+THROTTLE_FREE_FAILURES = {"login": 3, "addr": 10}
+THROTTLE_MAX_DELAY = 15 * 60  # seconds: never a permanent lock-out
+
+
+class LoginThrottle(Persistent):
+    """Failed staff logins per login and per client address: each failure past a few doubles the wait.
+
+    Kept in the database (an OOBTree keyed ``login:<login>`` / ``addr:<address>``) so that every worker
+    process sees the same counters; a success clears the login's counter.
+    """
+
+    def __init__(self):
+        self.records = OOBTree()  # key -> (failures, epoch seconds of the last failure)
+
+    @staticmethod
+    def delay_for(kind: str, failures: int) -> int:
+        free = THROTTLE_FREE_FAILURES[kind]
+        if failures < free:
+            return 0
+        return min(2 ** (failures - free + 1), THROTTLE_MAX_DELAY)
+
+    def wait_seconds(self, keys: list[tuple[str, str]], now: float) -> int:
+        """Seconds to wait before another attempt is allowed for any of ``keys`` ((kind, value) pairs)."""
+        wait = 0
+        for kind, value in keys:
+            record = self.records.get(f"{kind}:{value}")
+            if record is None:
+                continue
+            failures, last = record
+            remaining = last + self.delay_for(kind, failures) - now
+            wait = max(wait, int(remaining + 0.999))
+        return max(wait, 0)
+
+    def failed(self, keys: list[tuple[str, str]], now: float) -> None:
+        for kind, value in keys:
+            key = f"{kind}:{value}"
+            failures, _last = self.records.get(key, (0, 0.0))
+            self.records[key] = (failures + 1, now)
+
+    def succeeded(self, keys: list[tuple[str, str]]) -> None:
+        for kind, value in keys:
+            self.records.pop(f"{kind}:{value}", None)
+
+    def purge(self, now: float) -> None:
+        """Forget records whose delay is long over (called now and then, keeps the tree small)."""
+        for key, (failures, last) in list(self.records.items()):
+            if now - last > 2 * THROTTLE_MAX_DELAY:
+                del self.records[key]
+
+
+def get_throttle(portal) -> LoginThrottle:
+    staff = portal["staff"]
+    throttle = getattr(staff, "throttle", None)
+    if throttle is None:  # databases evolved before the throttle existed
+        throttle = staff.throttle = LoginThrottle()
+    return throttle

@@ -40,6 +40,8 @@ class Member(Persistent):
     health_notes = ""
     removed = False
     removed_at = None
+    created = None   # datetime the member was declared (None for members created before it was recorded)
+    updated = None   # datetime of the last change by the citizen
 
     def __init__(self, id: str, kind: str, family_name: str, first_names: str,
                  birth_date: datetime.date | None = None, **fields):
@@ -69,6 +71,8 @@ class Household(Persistent):
     address = ""
     postcode = ""
     city = ""
+    closure_requested_at = None  # datetime of the holder's request to close the account (until handled)
+    closed_at = None             # datetime staff closed the account at the holder's request
 
     def __init__(self, id: str, family_name: str, created: datetime.datetime | None = None):
         self.id = id
@@ -119,7 +123,9 @@ class Household(Persistent):
 
 
 class HouseholdFolder(Folder):
-    """Households keyed by their random id; a name index for staff searches."""
+    """Households keyed by their random id; a name index for staff searches; closure requests waiting."""
+
+    closure_requests = None  # OOTreeSet of (requested datetime, household id), created by an evolve step
 
     def __init__(self):
         super().__init__()
@@ -146,3 +152,27 @@ class HouseholdFolder(Folder):
         if bucket is None:
             bucket = self.by_name[key] = OOTreeSet()
         bucket.add(household.id)
+
+    def request_closure(self, household: Household, when: datetime.datetime) -> None:
+        """Record a citizen's request to close the account (handled by staff, oldest first)."""
+        from BTrees.OOBTree import OOTreeSet
+        if self.closure_requests is None:
+            self.closure_requests = OOTreeSet()
+        if household.closure_requested_at is not None:
+            return
+        household.closure_requested_at = when
+        self.closure_requests.add((when, household.id))
+
+    def closure_handled(self, household: Household) -> None:
+        if household.closure_requested_at is not None and self.closure_requests is not None:
+            self.closure_requests.discard((household.closure_requested_at, household.id))
+        household.closure_requested_at = None
+
+    def waiting_closures(self):
+        """Households whose holder asked for the account to be closed, oldest request first."""
+        if not self.closure_requests:
+            return
+        for _when, household_id in self.closure_requests.keys():
+            household = self.data.get(household_id)
+            if household is not None:
+                yield household
