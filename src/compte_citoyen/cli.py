@@ -26,7 +26,11 @@ COMMAND_MODULES = [
     "compte_citoyen.procedures.commands",
     "compte_citoyen.billing.commands",
     "compte_citoyen.operations.commands",
+    "compte_citoyen.scaffold.commands",
 ]
+
+#: Commands that need no application (no ini file, no database): ``compte-citoyen new-plugin NAME`` works.
+NO_APP_COMMANDS = {"new-plugin"}
 
 
 def command(name: str, help: str, arguments: Callable | None = None):  # noqa: A002
@@ -108,9 +112,18 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in NO_APP_COMMANDS:
+        argv.insert(0, "-")  # no ini file given
     parser = make_parser()
     args = parser.parse_args(argv)
     func = COMMANDS[args.command][0]
+    if args.command in NO_APP_COMMANDS:
+        try:
+            return func(None, args) or 0
+        except CommandError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     env = load_env(args.ini)
     try:
         return func(env, args) or 0

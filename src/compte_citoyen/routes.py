@@ -56,6 +56,7 @@ ROUTES = [
     ("basket_pay", "/panier/payer"),
     ("payment_return", "/paiement/retour/{regie}"),
     ("payment_notify", "/paiement/notification/{regie}"),
+    ("payment_simulator", "/paiement/simulateur/{regie}"),  # development and tests only
     # back office (backoffice package and the domain packages' staff views)
     ("bo_login", "/backoffice/connexion"),
     ("bo_otp", "/backoffice/connexion/code"),
@@ -65,8 +66,14 @@ ROUTES = [
     ("bo_account", "/backoffice/comptes/{code}"),
     ("bo_requests", "/backoffice/demandes"),
     ("bo_request", "/backoffice/demandes/{number}"),
+    ("bo_request_attachment", "/backoffice/demandes/{number}/pieces/{code}"),
     ("bo_invoices", "/backoffice/factures"),
     ("bo_regie", "/backoffice/regies/{regie}"),
+    ("bo_regie_invoice_new", "/backoffice/regies/{regie}/factures/nouvelle"),
+    ("bo_invoice_pdf", "/backoffice/regies/{regie}/factures/{number}.pdf"),
+    ("bo_regie_import", "/backoffice/regies/{regie}/import"),
+    ("bo_regie_payments_csv", "/backoffice/regies/{regie}/paiements.csv"),
+    ("bo_regie_anomaly", "/backoffice/regies/{regie}/anomalies/{anomaly_id}"),
     ("bo_journal", "/backoffice/journal"),
     ("bo_staff", "/backoffice/agents"),
     ("bo_messages", "/backoffice/messages"),
