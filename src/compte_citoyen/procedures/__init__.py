@@ -1,5 +1,38 @@
-"""Procedures: themes from plugins, guided forms, attachments, requests with 4-step progress."""
+"""Procedures: themes from plugins, guided forms, attachments, requests with 4-step progress.
+
+The household's "Accueil" lists the household's requests through ``requests_for_household``; every list of
+requests shows the 4-square progress bar of ``request.progress_macro`` (``household/templates/progress.pt``).
+"""
+from __future__ import annotations
+
+from .models import DRAFTS, SUBMISSIONS, DraftFolder, Submission, SubmissionFolder
+
+
+def requests_for_household(portal, household_id: str, limit: int | None = None) -> list[Submission]:
+    """The household's requests, newest first (read from the household's index only).
+
+    Each has ``number``, ``procedure_title``, ``step`` (1 to 4), ``step_title`` (translated for the current
+    request), ``member_name`` and ``created``.
+    """
+    folder = portal.get(SUBMISSIONS)
+    if folder is None:
+        return []
+    return folder.newest(folder.keys_for_household(household_id), limit)
+
+
+def create_folders(portal, registry) -> None:
+    """Create the folders of submitted requests and of drafts."""
+    portal.ensure_folder(SUBMISSIONS, SubmissionFolder)
+    portal.ensure_folder(DRAFTS, DraftFolder)
+
+
+def _build_registry(config) -> None:
+    """Build the procedure registry at start-up: a duplicate code or a broken descriptor stops the start."""
+    from .registry import get_registry
+    get_registry(config.registry)
 
 
 def includeme(config):
-    pass
+    config.add_evolve_step("core:0020-procedures", create_folders)
+    config.add_translation_dirs("compte_citoyen.procedures:locale/")
+    config.action("compte_citoyen.procedures.registry", _build_registry, args=(config,), order=10)

@@ -1,4 +1,9 @@
-"""The registry of procedure themes, fed by plugins through ``compte_citoyen_register_themes``."""
+"""The registry of procedure themes, fed by plugins through ``compte_citoyen_register_themes``.
+
+A plugin returns ``Theme`` objects holding ``Procedure`` descriptors; the registry is built once per
+application (``get_registry(registry)``) and never stored in the database: a submission keeps the codes and
+the titles it was filed under, so removing a plugin does not break the requests already filed.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,27 +11,34 @@ from typing import Callable
 
 from pyramid.exceptions import ConfigurationError
 
+from ..i18n import _
+
 # The 4 steps citizens see (progress squares); every workflow status maps onto one of them.
 STEP_RECEIVED = 1
 STEP_IN_PROGRESS = 2
 STEP_DECIDED = 3
 STEP_DONE = 4
 STEPS = {
-    STEP_RECEIVED: "Received",
-    STEP_IN_PROGRESS: "Being processed",
-    STEP_DECIDED: "Decision taken",
-    STEP_DONE: "Completed",
+    STEP_RECEIVED: _("Received"),
+    STEP_IN_PROGRESS: _("Being processed"),
+    STEP_DECIDED: _("Decision taken"),
+    STEP_DONE: _("Completed"),
 }
+STEP_COUNT = len(STEPS)
 
 ADULTS = "adults"
 CHILDREN = "children"
 ANY_MEMBER = "any"
 NO_MEMBER = "none"
 
+# decisions recorded by the back office
+ACCEPTED = "accepted"
+REFUSED = "refused"
+
 
 @dataclass(frozen=True)
 class Document:
-    """A supporting document a procedure asks for."""
+    """A supporting document a procedure asks for (uploaded, or brought to the counter later)."""
     code: str
     title: str
     required: bool = True
@@ -35,28 +47,44 @@ class Document:
 
 @dataclass(frozen=True)
 class Status:
-    """A workflow status and the citizen-visible step (1 to 4) it maps onto."""
+    """A workflow status and the citizen-visible step (1 to 4) it maps onto.
+
+    ``decision`` marks the statuses a decision leads to (``accepted`` or ``refused``): the back office's
+    decision form moves the request to the first status of the workflow with that decision.
+    """
     code: str
     title: str
     step: int
+    decision: str = ""
 
 
 DEFAULT_WORKFLOW = (
-    Status("received", "Received", STEP_RECEIVED),
-    Status("in_progress", "Being processed", STEP_IN_PROGRESS),
-    Status("waiting_documents", "Waiting for documents at the counter", STEP_IN_PROGRESS),
-    Status("accepted", "Accepted", STEP_DECIDED),
-    Status("refused", "Refused", STEP_DECIDED),
-    Status("done", "Completed", STEP_DONE),
+    Status("received", _("Received"), STEP_RECEIVED),
+    Status("in_progress", _("Being processed"), STEP_IN_PROGRESS),
+    Status("waiting_documents", _("Waiting for documents at the counter"), STEP_IN_PROGRESS),
+    Status("accepted", _("Request accepted"), STEP_DECIDED, decision=ACCEPTED),
+    Status("refused", _("Request refused"), STEP_DECIDED, decision=REFUSED),
+    Status("done", _("Completed"), STEP_DONE),
 )
 
 
 @dataclass
 class Procedure:
-    """A procedure a citizen (or an anonymous visitor) can submit."""
+    """A procedure a citizen (or an anonymous visitor) can submit.
+
+    ``steps`` are the pages of the guided form: ``(title, factory)`` where ``factory(request)`` returns a flat
+    colander mapping schema. The schema is bound with ``request``, ``portal``, ``household``, ``account``,
+    ``member`` (the household member chosen on the first page), ``procedure`` and ``today``, so deferred
+    defaults pre-fill it from the account (see ``compte_citoyen.procedures.schemas``).
+
+    ``requester(answers) -> {"name": ..., "email": ...}`` tells who filed an anonymous request (by default
+    the ``email``, ``family_name`` and ``first_names`` answers). ``on_submitted(request, submission)`` and
+    ``on_status(request, submission, old_status, new_status)`` run in the transaction that stores the change
+    (to schedule a reminder, say). ``member_title`` is the label of the member choice ("Enfant concerné").
+    """
     code: str
     title: str
-    steps: list[tuple[str, Callable]]  # (step title, colander schema factory(request) -> SchemaNode)
+    steps: list[tuple[str, Callable]]
     description: str = ""
     documents: list[Document] = field(default_factory=list)
     account_required: bool = True
@@ -66,6 +94,8 @@ class Procedure:
     workflow: tuple[Status, ...] = DEFAULT_WORKFLOW
     on_submitted: Callable | None = None   # f(request, submission) after a submission is stored
     on_status: Callable | None = None      # f(request, submission, old_status, new_status)
+    requester: Callable | None = None      # f(answers) -> {"name": str, "email": str} (anonymous requests)
+    member_title: str = ""
     theme_code: str = ""
     plugin: str = ""
 
@@ -75,6 +105,24 @@ class Procedure:
                 return status
         raise KeyError(code)
 
+    @property
+    def initial_status(self) -> Status:
+        return self.workflow[0]
+
+    def decision_status(self, decision: str) -> Status | None:
+        """The status a decision (``accepted`` / ``refused``) moves the request to."""
+        for status in self.workflow:
+            if status.decision == decision:
+                return status
+        for status in self.workflow:  # workflows written without ``decision``: match by code
+            if status.code == decision:
+                return status
+        return None
+
+    @property
+    def needs_member(self) -> bool:
+        return self.member_kinds != NO_MEMBER
+
 
 @dataclass
 class Theme:
@@ -83,6 +131,25 @@ class Theme:
     procedures: list[Procedure]
     description: str = ""
     plugin: str = ""
+
+
+def check_procedure(procedure: Procedure, plugin: str) -> None:
+    """Refuse a descriptor that cannot work, naming the plugin (better at start-up than on a citizen's page)."""
+    if not procedure.steps:
+        raise ConfigurationError(f"procedure {procedure.code!r} of {plugin!r} has no form step")
+    if not procedure.workflow:
+        raise ConfigurationError(f"procedure {procedure.code!r} of {plugin!r} has no workflow status")
+    for status in procedure.workflow:
+        if status.step not in STEPS:
+            raise ConfigurationError(
+                f"status {status.code!r} of procedure {procedure.code!r} ({plugin!r}) maps onto step "
+                f"{status.step!r}; steps are 1 to {STEP_COUNT}")
+    codes = [d.code for d in procedure.documents]
+    if len(set(codes)) != len(codes):
+        raise ConfigurationError(f"procedure {procedure.code!r} of {plugin!r} lists a document code twice")
+    if not procedure.account_required and procedure.member_kinds != NO_MEMBER:
+        # without an account there is no household to choose a member from
+        procedure.member_kinds = NO_MEMBER
 
 
 class ProcedureRegistry:
@@ -103,6 +170,7 @@ class ProcedureRegistry:
             if other is not None:
                 raise ConfigurationError(
                     f"procedure code {procedure.code!r} is declared by both {other.plugin!r} and {plugin!r}")
+            check_procedure(procedure, plugin)
             procedure.theme_code = theme.code
             procedure.plugin = plugin
             self.procedures[procedure.code] = procedure
@@ -114,6 +182,17 @@ class ProcedureRegistry:
 
     def get(self, code: str) -> Procedure | None:
         return self.procedures.get(code)
+
+    def theme(self, code: str) -> Theme | None:
+        return self.themes.get(code)
+
+    def services(self) -> list[str]:
+        """Every service code handling at least one procedure, sorted."""
+        return sorted({p.service for p in self.procedures.values() if p.service})
+
+    def procedures_of_services(self, services) -> list[Procedure]:
+        wanted = set(services)
+        return [p for p in self.procedures.values() if p.service in wanted]
 
 
 def build_registry(pm, settings) -> ProcedureRegistry:

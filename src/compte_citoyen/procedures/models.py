@@ -1,0 +1,402 @@
+"""Submissions (filed requests), their attachments, and the drafts of forms being filled.
+
+``SubmissionFolder`` keeps every request under its readable number and maintains its indexes in the same
+transaction as the change (by household, service, step, date, normalised name, procedure): the pages and
+the back office read an index, never every request. Index entries are ``(created, number)`` tuples, so any
+index or intersection of indexes is already sorted by date.
+"""
+from __future__ import annotations
+
+import datetime
+from typing import Iterable, Iterator
+
+from BTrees.Length import Length
+from BTrees.OOBTree import OOBTree, OOSet, OOTreeSet, intersection, union
+from persistent import Persistent
+from persistent.list import PersistentList
+from persistent.mapping import PersistentMapping
+from ZODB.blob import Blob
+
+from ..resources import Folder
+from .registry import STEP_COUNT, STEP_RECEIVED, STEPS
+
+SUBMISSIONS = "submissions"
+DRAFTS = "procedure_drafts"
+
+# how a supporting document is provided
+DOC_FILE = "file"        # uploaded with the request
+DOC_PAPER = "paper"      # "Je l'apporterai au guichet"
+DOC_MISSING = "missing"  # optional document not given
+
+# kinds of history events
+EV_STATUS = "status"
+EV_DECISION = "decision"
+EV_MESSAGE = "message"
+EV_DOCUMENTS_ASKED = "documents_asked"
+EV_PAPER_RECEIVED = "paper_received"
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def normalise_name(text: str) -> str:
+    """Names are indexed without accents, case or punctuation ("Éloïse D'Arcy" -> "eloise-d-arcy")."""
+    from ..content import slugify
+    return slugify(text or "")
+
+
+class Attachment(Persistent):
+    """An uploaded file, its content in a ZODB blob (kept out of the object cache and the pickles)."""
+
+    def __init__(self, document_code: str, filename: str, content_type: str, data: bytes):
+        self.document_code = document_code
+        self.filename = filename
+        self.content_type = content_type
+        self.size = len(data)
+        self.uploaded = utcnow()
+        self.blob = Blob()
+        with self.blob.open("w") as handle:
+            handle.write(data)
+
+    def open(self):
+        return self.blob.open("r")
+
+    def read(self) -> bytes:
+        with self.open() as handle:
+            return handle.read()
+
+
+class DocumentState(Persistent):
+    """What the requester did for one expected document, and whether the paper copy arrived."""
+
+    received_at = None       # set by the back office when the paper document is handed in
+    received_by = ""
+
+    def __init__(self, code: str, title: str, required: bool, mode: str, attachment: Attachment | None = None):
+        self.code = code
+        self.title = title
+        self.required = required
+        self.mode = mode
+        self.attachment = attachment
+
+
+class Event:
+    """One line of a request's history (kept in a PersistentList on the submission)."""
+
+    def __init__(self, kind: str, text: str, actor: str = "", status: str = "", when=None):
+        self.when = when or utcnow()
+        self.kind = kind
+        self.text = text
+        self.actor = actor
+        self.status = status
+
+
+class Submission(Persistent):
+    """A filed request: what was answered, the documents, its workflow status and history."""
+
+    __parent__ = None
+    __name__ = None
+    household_id = None
+    account_key = None
+    member_id = None
+    member_name = ""
+    requester_name = ""
+    requester_email = ""
+    tracking_hash = None          # sha256 of the anonymous tracking token (never the token itself)
+    decision = ""                 # "accepted" / "refused"
+    decision_motive = ""
+    decided_at = None
+    client_addr = ""
+
+    def __init__(self, number: str, procedure_code: str, procedure_title: str, theme_code: str, service: str,
+                 status: str, step: int, created: datetime.datetime | None = None):
+        self.number = number
+        self.procedure_code = procedure_code
+        self.procedure_title = procedure_title
+        self.theme_code = theme_code
+        self.service = service
+        self.status = status
+        self.step = step
+        self.created = created or utcnow()
+        self.answers = PersistentMapping()     # page index -> appstruct (dict) of that page
+        self.summary = PersistentList()        # [(section title, [(label, value text)])], French, as filed
+        self.documents = PersistentMapping()   # document code -> DocumentState
+        self.history = PersistentList()        # Events the requester may see
+        self.notes = PersistentList()          # internal notes (Events), never shown to the requester
+        self.data = PersistentMapping()        # plugin data (e.g. the pick-up date)
+        self.index_names = ()
+
+    @property
+    def key(self) -> tuple:
+        return (self.created, self.number)
+
+    @property
+    def step_title(self) -> str:
+        """The step's French title (translated for the current request)."""
+        return translate_text(STEPS.get(self.step, STEPS[STEP_RECEIVED]))
+
+    @property
+    def step_count(self) -> int:
+        return STEP_COUNT
+
+    @property
+    def anonymous(self) -> bool:
+        return self.household_id is None
+
+    def answer(self, name: str, default=None):
+        """The first answer named ``name`` in any page (plugins use it to read their own fields)."""
+        for index in sorted(self.answers):
+            values = self.answers[index]
+            if name in values:
+                return values[name]
+        return default
+
+    def log(self, kind: str, text: str, actor: str = "", status: str = "") -> Event:
+        event = Event(kind, text, actor, status)
+        self.history.append(event)
+        return event
+
+    def add_note(self, text: str, actor: str) -> Event:
+        event = Event("note", text, actor)
+        self.notes.append(event)
+        return event
+
+    def documents_expected_at_counter(self) -> list[DocumentState]:
+        return [d for d in self.documents.values() if d.mode == DOC_PAPER and d.received_at is None]
+
+
+def translate_text(message) -> str:
+    """Translate a message id for the current request (threadlocal), for attributes read by templates."""
+    from pyramid.threadlocal import get_current_request
+    request = get_current_request()
+    if request is None or not hasattr(request, "translate"):
+        return str(message)
+    return request.translate(message)
+
+
+def _bucket(tree: OOBTree, key) -> OOTreeSet:
+    bucket = tree.get(key)
+    if bucket is None:
+        bucket = tree[key] = OOTreeSet()
+    return bucket
+
+
+class SubmissionFolder(Folder):
+    """Every request under its number, with indexes kept in the same transaction as the change."""
+
+    def __init__(self):
+        super().__init__()
+        self.by_household = OOBTree()   # household id -> OOTreeSet((created, number))
+        self.by_service = OOBTree()     # service code -> OOTreeSet((created, number))
+        self.by_step = OOBTree()        # step (1-4) -> OOTreeSet((created, number))
+        self.by_status = OOBTree()      # status code -> OOTreeSet((created, number))
+        self.by_procedure = OOBTree()   # procedure code -> OOTreeSet((created, number))
+        self.by_name = OOBTree()        # normalised name -> OOTreeSet((created, number))
+        self.by_date = OOTreeSet()      # (created, number) of every request
+        self.rate = OOBTree()           # (hour number, client address) -> Length, anonymous submissions
+
+    # --- writing ------------------------------------------------------------------------------------
+
+    def add_submission(self, submission: Submission, names: Iterable[str] = ()) -> Submission:
+        """Store a new request and index it. Two transactions given the same number conflict on the
+        ``data`` bucket (same key added twice), so pyramid_retry replays the loser with a fresh number."""
+        self.add(submission.number, submission)
+        key = submission.key
+        if submission.household_id:
+            _bucket(self.by_household, submission.household_id).add(key)
+        _bucket(self.by_service, submission.service).add(key)
+        _bucket(self.by_step, submission.step).add(key)
+        _bucket(self.by_status, submission.status).add(key)
+        _bucket(self.by_procedure, submission.procedure_code).add(key)
+        self.by_date.add(key)
+        self.index_names(submission, names)
+        return submission
+
+    def index_names(self, submission: Submission, names: Iterable[str]) -> None:
+        key = submission.key
+        for old in submission.index_names:
+            bucket = self.by_name.get(old)
+            if bucket is not None:
+                bucket.discard(key)
+        normalised = []
+        for name in names:
+            for part in {normalise_name(name)} | {normalise_name(w) for w in (name or "").split()}:
+                if part and part not in normalised:
+                    normalised.append(part)
+        for part in normalised:
+            _bucket(self.by_name, part).add(key)
+        submission.index_names = tuple(normalised)
+
+    def set_status(self, submission: Submission, status: str, step: int) -> None:
+        key = submission.key
+        for tree, old in ((self.by_step, submission.step), (self.by_status, submission.status)):
+            bucket = tree.get(old)
+            if bucket is not None:
+                bucket.discard(key)
+        submission.status = status
+        submission.step = step
+        _bucket(self.by_step, step).add(key)
+        _bucket(self.by_status, status).add(key)
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def keys_for_household(self, household_id: str):
+        return self.by_household.get(household_id) or OOSet()
+
+    def newest(self, keys, limit: int | None = None) -> list[Submission]:
+        """Submissions for index keys, newest first (reads only the ``limit`` newest)."""
+        keys = keys.keys() if hasattr(keys, "keys") else list(keys)
+        count = len(keys)
+        stop = -1 if limit is None else max(count - limit, 0) - 1
+        return [self.data[keys[i][1]] for i in range(count - 1, stop, -1)]
+
+    def search(self, *, services: Iterable[str] | None = None, procedures: Iterable[str] | None = None,
+               step: int | None = None, status: str | None = None, name: str | None = None,
+               date_from: datetime.datetime | None = None, date_to: datetime.datetime | None = None):
+        """Index keys matching every filter, oldest first (``None`` filters are not applied).
+
+        Built from index intersections and a date slice; never reads the requests themselves.
+        """
+        result = None
+
+        def narrow(current, keys):
+            if current is None:
+                return keys
+            return intersection(current, keys)
+
+        if services is not None:
+            result = narrow(result, self._union(self.by_service, services))
+        if procedures is not None:
+            result = narrow(result, self._union(self.by_procedure, procedures))
+        if step is not None:
+            result = narrow(result, self.by_step.get(step) or OOSet())
+        if status is not None:
+            result = narrow(result, self.by_status.get(status) or OOSet())
+        if name:
+            result = narrow(result, self.name_keys(name))
+        if result is None:
+            result = self.by_date
+        if date_from is not None or date_to is not None:
+            low = (date_from,) if date_from is not None else None
+            high = (date_to, "\uffff") if date_to is not None else None
+            result = OOSet(result.keys(min=low, max=high))
+        return result
+
+    def name_keys(self, name: str) -> OOSet:
+        """Keys of requests whose indexed names start with each word typed (prefix search on the index)."""
+        result = None
+        for word in (name or "").split():
+            prefix = normalise_name(word)
+            if not prefix:
+                continue
+            matches = OOSet()
+            for indexed in self.by_name.keys(min=prefix, max=prefix + "\uffff"):
+                matches = union(matches, self.by_name[indexed])
+            result = matches if result is None else intersection(result, matches)
+        return result if result is not None else OOSet()
+
+    @staticmethod
+    def _union(tree: OOBTree, codes: Iterable[str]) -> OOSet:
+        result = OOSet()
+        for code in codes:
+            bucket = tree.get(code)
+            if bucket:
+                result = union(result, bucket)
+        return result
+
+    # --- anonymous rate limit -----------------------------------------------------------------------
+
+    def count_recent(self, address: str, now: datetime.datetime) -> int:
+        hour = int(now.timestamp() // 3600)
+        counter = self.rate.get((hour, address))
+        return counter() if counter is not None else 0
+
+    def record_attempt(self, address: str, now: datetime.datetime) -> None:
+        """Count one anonymous submission for ``address`` in the current hour; forget past hours."""
+        hour = int(now.timestamp() // 3600)
+        for key in list(self.rate.keys(max=(hour - 1, "\uffff")))[:200]:
+            del self.rate[key]
+        counter = self.rate.get((hour, address))
+        if counter is None:
+            counter = self.rate[(hour, address)] = Length()
+        counter.change(1)
+
+
+class Draft(Persistent):
+    """A form being filled: what was typed on each page (peppercorn structures) and the files given."""
+
+    __parent__ = None
+    __name__ = None
+    saved = False          # kept on purpose with "Enregistrer le brouillon"
+    member_id = None
+
+    def __init__(self, id: str, procedure_code: str, theme_code: str, owner: str, household_id: str | None,
+                 expires: datetime.datetime):
+        self.id = id
+        self.procedure_code = procedure_code
+        self.theme_code = theme_code
+        self.owner = owner
+        self.household_id = household_id
+        self.created = self.updated = utcnow()
+        self.expires = expires
+        self.pages = PersistentMapping()       # page index -> pstruct typed
+        self.valid = PersistentMapping()       # page index -> True when it passed validation
+        self.attachments = PersistentMapping() # document code -> Attachment
+        self.paper = PersistentMapping()       # document code -> True ("Je l'apporterai au guichet")
+        self.current = 0                       # the page shown last
+
+    @property
+    def furthest(self) -> int:
+        """The furthest page the requester may open: the first one not yet validated."""
+        index = 0
+        while self.valid.get(index):
+            index += 1
+        return index
+
+
+class DraftFolder(Folder):
+    """Drafts by random id; an index per owner and an expiry index for purging."""
+
+    def __init__(self):
+        super().__init__()
+        self.by_owner = OOBTree()     # owner -> OOTreeSet(draft ids)
+        self.expiry = OOTreeSet()     # (expires, draft id)
+
+    def add_draft(self, draft: Draft) -> Draft:
+        self.add(draft.id, draft)
+        _bucket(self.by_owner, draft.owner).add(draft.id)
+        self.expiry.add((draft.expires, draft.id))
+        return draft
+
+    def set_expiry(self, draft: Draft, expires: datetime.datetime) -> None:
+        self.expiry.discard((draft.expires, draft.id))
+        draft.expires = expires
+        self.expiry.add((expires, draft.id))
+
+    def remove_draft(self, draft: Draft) -> None:
+        self.expiry.discard((draft.expires, draft.id))
+        bucket = self.by_owner.get(draft.owner)
+        if bucket is not None:
+            bucket.discard(draft.id)
+        self.remove(draft.id)
+
+    def for_owner(self, owner: str) -> Iterator[Draft]:
+        for draft_id in self.by_owner.get(owner) or ():
+            draft = self.get(draft_id)
+            if draft is not None:
+                yield draft
+
+    def purge(self, now: datetime.datetime, limit: int = 100) -> int:
+        """Remove expired drafts (a bounded batch, so it can run at any request)."""
+        expired = []
+        for key in self.expiry.keys():
+            if key[0] >= now or len(expired) >= limit:
+                break
+            expired.append(key)
+        for key in expired:
+            draft = self.get(key[1])
+            if draft is not None:
+                self.remove_draft(draft)
+            self.expiry.discard(key)
+        return len(expired)
