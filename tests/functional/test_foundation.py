@@ -8,7 +8,8 @@ from pyramid.exceptions import ConfigurationError
 def test_home_page_in_french_with_both_boxes(testapp):
     response = testapp.get("/")
     html = response.text
-    assert '<html lang="fr"' in html
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert "<html lang=\"fr\"" in html
     assert "Mon Compte Citoyen" in html
     assert ">Utilisateur<" in html and ">Mot de passe<" in html
     assert "Se connecter" in html and "Mot de passe oublié" in html
