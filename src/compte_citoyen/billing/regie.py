@@ -27,7 +27,7 @@ class Regie:
 
 def build_regies(pm, settings) -> dict[str, Regie]:
     regies: dict[str, Regie] = {}
-    for impl in reversed(pm.hook.compte_citoyen_register_regies.get_hookimpls()):
+    for impl in pm.hook.compte_citoyen_register_regies.get_hookimpls():  # ini order
         plugin_name = pm.get_name(impl.plugin)
         for regie in impl.function(settings=settings) or []:
             if regie.code in regies:

@@ -62,7 +62,7 @@ def get_sources(registry) -> dict[str, InvoiceSource]:
     if sources is None:
         pm = registry.compte_citoyen_plugins
         sources = {}
-        for impl in reversed(pm.hook.compte_citoyen_register_invoice_sources.get_hookimpls()):
+        for impl in pm.hook.compte_citoyen_register_invoice_sources.get_hookimpls():  # ini order
             for source in impl.function(settings=registry.settings) or []:
                 if source.name in sources:
                     raise ConfigurationError(f"invoice source {source.name!r} is declared twice")

@@ -197,7 +197,7 @@ class ProcedureRegistry:
 
 def build_registry(pm, settings) -> ProcedureRegistry:
     registry = ProcedureRegistry()
-    for impl in reversed(pm.hook.compte_citoyen_register_themes.get_hookimpls()):
+    for impl in pm.hook.compte_citoyen_register_themes.get_hookimpls():  # ini order
         plugin_name = pm.get_name(impl.plugin)
         for theme in impl.function(settings=settings) or []:
             registry.add_theme(theme, plugin_name)
