@@ -76,3 +76,13 @@ def test_create_staff_prints_totp_uri_once(ini, capsys, monkeypatch):
 def test_create_staff_refuses_short_password(ini, capsys, monkeypatch):
     assert run(ini, "create-staff", "x", "--role", "admin", stdin="short\n", monkeypatch=monkeypatch) == 2
     assert "at least 12" in capsys.readouterr().err
+
+
+def test_staff_code_prints_the_current_totp_code_in_development(ini, capsys, monkeypatch):
+    import pyotp
+    assert run(ini, "create-staff", "agent2", "--role", "validator",
+               stdin="a long staff password\n", monkeypatch=monkeypatch) == 0
+    secret = capsys.readouterr().out.split("secret=")[1].split("&")[0]
+    assert run(ini, "staff-code", "agent2") == 0
+    assert capsys.readouterr().out.strip() == pyotp.TOTP(secret).now()
+    assert run(ini, "staff-code", "nobody") == 2

@@ -62,3 +62,22 @@ def create_staff(env, args):
     print("Add this to the staff member's authenticator app (shown once):")
     print(uri)
     return 0
+
+
+def _code_args(parser):
+    parser.add_argument("login", help="the staff member's login")
+
+
+@command("staff-code", "development only: print a staff member's current TOTP code (no authenticator app needed)",
+         _code_args)
+def staff_code(env, args):
+    """Lets a newcomer try the back office of a development database; refused in production."""
+    if env.settings.get("compte_citoyen.production"):
+        raise CommandError("staff-code is refused in production: use the authenticator app")
+    with env.transaction() as (tm, portal):
+        member = portal["staff"].get(args.login)
+        if member is None:
+            raise CommandError(f"no staff member {args.login!r}")
+        secret = member.totp_secret
+    print(pyotp.TOTP(secret).now())
+    return 0
