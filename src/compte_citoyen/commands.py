@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .cli import command
-from .database import ROOT_KEY, create_root
+from .database import create_root
 from .evolution import evolve, pending_steps
 from .plugins import discover, hooks_of
 

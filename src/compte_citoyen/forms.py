@@ -12,7 +12,6 @@ from pkg_resources import resource_filename
 from pyramid.i18n import get_localizer
 from pyramid.threadlocal import get_current_request
 
-from .i18n import _
 
 
 def translator(term):

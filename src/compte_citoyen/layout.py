@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyramid.events import BeforeRender, subscriber
-from pyramid.httpexceptions import HTTPForbidden, HTTPFound, HTTPNotFound
+from pyramid.httpexceptions import HTTPFound
 from pyramid.renderers import get_renderer
 from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import forbidden_view_config, notfound_view_config, view_config

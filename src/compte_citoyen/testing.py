@@ -721,3 +721,14 @@ def labelled_field(page, label: str):
     """The input of a browser page whose label is ``label`` (deform labels also hold " *" and a hidden
     "(obligatoire)")."""
     return page.get_by_label(re.compile(r"^\s*" + re.escape(label) + r"(\s*\*)?(\s*\(obligatoire\))?\s*$"))
+
+
+def browser_citizen_login(page, code: str = "jdupont", password: str = "correct horse battery staple") -> None:
+    """A citizen logs in from the home page's box, as the FAQ says; both pages axe-checked; ends on /accueil."""
+    page.goto("/")
+    page.check_a11y()
+    page.get_by_label("Utilisateur").fill(code)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/accueil")
+    page.check_a11y()

@@ -7,16 +7,12 @@ import re
 import pytest
 
 from compte_citoyen.testing import FIXED_CAPTCHA, SMTPServer
+from compte_citoyen.testing import labelled_field as field
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "un cheval blanc sous la pluie"
 NEW_PASSWORD = "le vent se lève il faut tenter de vivre"
-
-
-def field(page, label: str):
-    """The input whose label starts with ``label`` (labels also hold a hidden "(obligatoire)")."""
-    return page.get_by_label(re.compile(r"^\s*" + re.escape(label) + r"(\s*\*)?(\s*\(obligatoire\))?\s*$"))
 
 
 def log_in(page, code: str, password: str) -> None:

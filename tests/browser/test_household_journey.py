@@ -11,20 +11,7 @@ pytestmark = pytest.mark.browser
 GATE = "Votre compte n’est pas encore validé par la Mairie"
 
 
-@pytest.fixture
-def staff_page(chromium, live_server):
-    """A second browser (its own cookies) for the staff member, also axe-checked on every page."""
-    context = chromium.new_context(locale="fr-FR")
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    checked = testing.CheckedPage(page, live_server.url)
-    yield checked
-    unchecked = checked.unchecked_pages()
-    context.close()
-    assert not unchecked, f"pages visited without an axe scan: {unchecked}"
-
-
-def test_household_journey(browser_page, staff_page, live_server):
+def test_household_journey(browser_page, second_browser_page, live_server):
     with live_server.portal() as portal:
         account, household = testing.create_citizen(portal, validated=False)
         staff = testing.create_staff(portal, "valideur", roles=("validator",), name="Valérie Valideur")
@@ -33,13 +20,7 @@ def test_household_journey(browser_page, staff_page, live_server):
 
     # the citizen logs in and tries to add a child before validation
     page = browser_page
-    page.goto("/")
-    page.check_a11y()
-    page.get_by_label("Utilisateur").fill("jdupont")
-    page.get_by_label("Mot de passe").fill("correct horse battery staple")
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/accueil")
-    page.check_a11y()
+    testing.browser_citizen_login(page)
     assert page.get_by_text("En attente de validation").first.is_visible()
     page.get_by_role("link", name="Modifier mon compte").click()
     page.wait_for_url("**/mon-compte")
@@ -52,18 +33,8 @@ def test_household_journey(browser_page, staff_page, live_server):
     assert page.locator("main form").count() == 0
 
     # staff log in to the back office (password, then TOTP) and validate the account
-    bo = staff_page
-    bo.goto("/backoffice/connexion")
-    bo.check_a11y()
-    bo.get_by_label("Identifiant").fill("valideur")
-    bo.get_by_label("Mot de passe").fill("staff password 2026!")
-    bo.get_by_role("button", name="Continuer").click()
-    bo.wait_for_url("**/backoffice/connexion/code")
-    bo.check_a11y()
-    bo.get_by_label("Code de sécurité").fill(pyotp.TOTP(secret).now())
-    bo.get_by_role("button", name="Se connecter").click()
-    bo.wait_for_url("**/backoffice/")
-    bo.check_a11y()
+    bo = second_browser_page
+    testing.browser_staff_login(bo, "valideur", secret)
     bo.get_by_role("link", name="Comptes à valider").first.click()
     bo.wait_for_url("**/backoffice/comptes")
     bo.check_a11y()
@@ -113,7 +84,7 @@ def test_household_journey(browser_page, staff_page, live_server):
         assert portal["accounts"].get_by_code("jdupont").validated
 
 
-def test_other_household_and_back_office_pages_pass_axe(browser_page, staff_page, live_server):
+def test_other_household_and_back_office_pages_pass_axe(browser_page, second_browser_page, live_server):
     with live_server.portal() as portal:
         account, household = testing.create_citizen(portal, validated=True)
         child = testing.create_child(household)
@@ -121,13 +92,7 @@ def test_other_household_and_back_office_pages_pass_axe(browser_page, staff_page
         secret = testing.create_staff(portal, "admin", roles=("admin",)).totp_secret
 
     page = browser_page
-    page.goto("/")
-    page.check_a11y()
-    page.get_by_label("Utilisateur").fill("jdupont")
-    page.get_by_label("Mot de passe").fill("correct horse battery staple")
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/accueil")
-    page.check_a11y()
+    testing.browser_citizen_login(page)
     # communication preference: SMS without a mobile is refused, the error tied to the field
     page.goto("/mon-compte/communication")
     page.check_a11y()
@@ -149,7 +114,7 @@ def test_other_household_and_back_office_pages_pass_axe(browser_page, staff_page
     page.check_a11y()
     assert page.get_by_label("Date de naissance").get_attribute("aria-invalid") == "true"
 
-    bo = staff_page
+    bo = second_browser_page
     bo.goto("/backoffice/connexion")
     bo.check_a11y()
     bo.get_by_label("Identifiant").fill("admin")

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from compte_citoyen.testing import create_citizen, create_invoice
+from compte_citoyen.testing import browser_citizen_login, create_citizen, create_invoice
 
 pytestmark = pytest.mark.browser
 
@@ -17,13 +17,7 @@ def test_pay_a_ville_invoice_after_the_ccas_refusal(browser_page, live_server):
         create_invoice(portal, household, "ville", "V-2026-001", 4250, label="Restauration scolaire")
         create_invoice(portal, household, "ccas", "C-2026-001", 9000, label="Portage de repas")
     page = browser_page
-    page.goto("/")
-    page.check_a11y()
-    page.get_by_label("Utilisateur").fill("jdupont")
-    page.get_by_label("Mot de passe").fill("correct horse battery staple")
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/accueil")
-    page.check_a11y()
+    browser_citizen_login(page)
 
     page.get_by_role("link", name="Mes comptes").click()
     page.wait_for_url("**/comptes")

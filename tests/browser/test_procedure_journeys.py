@@ -27,13 +27,7 @@ def test_bulky_item_pickup_from_services_to_decision(browser_page, second_browse
         secret = testing.create_staff(portal, "agent-voirie", roles=("agent",), services=("voirie",),
                                       name="Agent de la voirie").totp_secret
     page = browser_page
-    page.goto("/")
-    page.check_a11y()
-    page.get_by_label("Utilisateur").fill("jdupont")
-    page.get_by_label("Mot de passe").fill("correct horse battery staple")
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/accueil")
-    page.check_a11y()
+    testing.browser_citizen_login(page)
 
     # "Les Services" -> theme -> procedure
     page.get_by_role("link", name="Les Services").click()
@@ -171,13 +165,7 @@ def test_lists_errors_and_back_office_pages_pass_axe(browser_page, second_browse
                                       member=child, paper=("address_proof",)).number
         secret = testing.create_staff(portal, "chef", roles=("admin",)).totp_secret
     page = browser_page
-    page.goto("/")
-    page.check_a11y()
-    page.get_by_label("Utilisateur").fill("jdupont")
-    page.get_by_label("Mot de passe").fill("correct horse battery staple")
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/accueil")
-    page.check_a11y()
+    testing.browser_citizen_login(page)
     page.goto("/services/scolaire/inscription_scolaire")
     page.check_a11y()
     page.get_by_label("Lucas Dupont").check()
