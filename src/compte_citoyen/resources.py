@@ -5,6 +5,7 @@ they never live in lists or dicts on one persistent object.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any, Iterator
 
 from BTrees.Length import Length
@@ -79,7 +80,8 @@ class Portal(Folder):
     def __init__(self) -> None:
         super().__init__()
         self.evolved = OOBTree()  # evolve step name -> datetime applied
-        self.counters = OOBTree()  # name -> BTrees.Length, for readable sequence numbers
+        self.counters = OOBTree()  # legacy (BTrees.Length); see create_sequences
+        self.sequences = OOBTree()  # name -> Sequence
 
     def ensure_folder(self, name: str, factory=Folder) -> Folder:
         """Return the folder ``name``, creating it with ``factory`` when it is missing."""
@@ -88,10 +90,81 @@ class Portal(Folder):
             folder = self.add(name, factory())
         return folder
 
+    sequences = None  # OOBTree: name -> Sequence (created by __init__ or the evolve step core:0005)
+
     def next_number(self, counter: str) -> int:
-        """A sequence number that is unique under concurrency (conflict-resolving Length)."""
-        length = self.counters.get(counter)
-        if length is None:
-            length = self.counters[counter] = Length()
-        length.change(1)
-        return length()
+        """A number unique under concurrency for readable identifiers (``2026-000123``).
+
+        Numbers are reserved in their own short transaction, so concurrent requests never draw the same one
+        (``BTrees.Length`` would: its conflict resolution merges two increments and both see the same value)
+        and the request's own transaction never conflicts on the counter. Storages shared by several processes
+        (ZEO, RelStorage) reserve blocks of ``NUMBER_BLOCK`` per process; single-process storages take one at a
+        time, so numbers stay consecutive. A number taken by a request that fails is not reused (a gap).
+        """
+        jar = self._p_jar
+        if jar is None:  # a portal not yet committed (database creation): count inside this transaction
+            return _take(self, counter, 1)
+        db = jar.db()
+        with _pool_lock:
+            pools = db.__dict__.setdefault("_compte_citoyen_number_pools", {})
+            pool = pools.get(counter)
+            if pool is None or pool[0] >= pool[1]:
+                size = 1 if type(db.storage).__name__ in SINGLE_PROCESS_STORAGES else NUMBER_BLOCK
+                first = _reserve(db, counter, size)
+                pool = pools[counter] = [first, first + size]
+            number = pool[0]
+            pool[0] += 1
+        return number
+
+
+NUMBER_BLOCK = 20
+SINGLE_PROCESS_STORAGES = {"FileStorage", "MappingStorage", "DemoStorage"}
+_pool_lock = threading.Lock()
+
+
+class Sequence(Persistent):
+    """A plain counter: two transactions that change it conflict, and one of them is retried."""
+
+    value = 0
+
+
+def _take(portal: Portal, counter: str, size: int) -> int:
+    if portal.sequences is None:
+        portal.sequences = OOBTree()
+    sequence = portal.sequences.get(counter)
+    if sequence is None:
+        sequence = portal.sequences[counter] = Sequence()
+    first = sequence.value + 1
+    sequence.value += size
+    return first
+
+
+def _reserve(db, counter: str, size: int, attempts: int = 20) -> int:
+    import transaction
+    from ZODB.POSException import ConflictError
+
+    from .database import ROOT_KEY
+    for attempt in range(attempts):
+        tm = transaction.TransactionManager(explicit=True)
+        conn = db.open(transaction_manager=tm)
+        try:
+            with tm:
+                first = _take(conn.root()[ROOT_KEY], counter, size)
+            return first
+        except ConflictError:
+            if attempt == attempts - 1:
+                raise
+        finally:
+            conn.close()
+    raise RuntimeError("unreachable")
+
+
+def create_sequences(portal: Portal, registry) -> None:
+    """Move readable-number counters from BTrees.Length (which can hand out a number twice) to sequences."""
+    if portal.sequences is None:
+        portal.sequences = OOBTree()
+    for name, length in list(portal.counters.items()):
+        sequence = portal.sequences.get(name)
+        if sequence is None:
+            sequence = portal.sequences[name] = Sequence()
+        sequence.value = max(sequence.value, length())
