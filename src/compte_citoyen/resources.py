@@ -109,7 +109,7 @@ class Portal(Folder):
             pools = db.__dict__.setdefault("_compte_citoyen_number_pools", {})
             pool = pools.get(counter)
             if pool is None or pool[0] >= pool[1]:
-                size = 1 if type(db.storage).__name__ in SINGLE_PROCESS_STORAGES else NUMBER_BLOCK
+                size = 1 if _single_process(db.storage) else NUMBER_BLOCK
                 first = _reserve(db, counter, size)
                 pool = pools[counter] = [first, first + size]
             number = pool[0]
@@ -120,6 +120,12 @@ class Portal(Folder):
 NUMBER_BLOCK = 20
 SINGLE_PROCESS_STORAGES = {"FileStorage", "MappingStorage", "DemoStorage"}
 _pool_lock = threading.Lock()
+
+
+def _single_process(storage) -> bool:
+    """FileStorage (also behind the BlobStorage proxy) and in-memory storages serve one process only."""
+    inner = getattr(storage, "_BlobStorage__storage", storage)  # ZODB.blob.BlobStorage wraps local storages
+    return type(inner).__name__ in SINGLE_PROCESS_STORAGES
 
 
 class Sequence(Persistent):

@@ -59,7 +59,7 @@ def test_sigkill_during_writes_keeps_every_committed_write(tmp_path, harness):
             folder = conn.root()[ROOT_KEY]["fault_test"]
             missing = [record for record in acknowledged if record not in folder.data]
             assert not missing, f"{len(missing)} acknowledged writes lost: {missing[:5]}"
-            assert conn.root()[ROOT_KEY].counters["fault_test"]() >= len(acknowledged)
+            assert conn.root()[ROOT_KEY].sequences["fault_test"].value >= len(acknowledged)
         conn.close()
     finally:
         db.close()

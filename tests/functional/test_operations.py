@@ -244,7 +244,7 @@ def test_pack_keeps_current_data_and_shrinks_history(settings, ini_file, tmp_pat
     try:
         with open_portal(app.registry) as portal:
             assert read_document(portal, "justificatif") == b"revision 29"
-            assert portal.counters["ops-test"]() == 30
+            assert portal.sequences["ops-test"].value == 30
             assert portal["accounts"].get_by_code("original") is not None
     finally:
         get_database(app.registry).close()
