@@ -3,8 +3,16 @@
 ``FormView`` binds the schema to the request, adds the CSRF token node, and dispatches on the pressed button:
 a button named ``save`` calls ``save_success(appstruct)`` when the data validate, or re-renders the form with
 the errors tied to their fields and what was typed kept.
+
+Dates (the one date field of the core): ``DateField`` (colander type) with ``DateWidget`` (the native date
+input of ``templates/deform/dateinput.pt``) read ``AAAA-MM-JJ`` (what a date picker sends) and ``JJ/MM/AAAA``
+(what people type where there is no picker), with French messages; ``parse_date`` is the same reading for
+plain forms and query strings; ``birth_date_validator(adult=...)`` checks a birth date.
 """
 from __future__ import annotations
+
+import datetime
+import re
 
 import colander
 import deform
@@ -12,6 +20,7 @@ from pkg_resources import resource_filename
 from pyramid.i18n import get_localizer
 from pyramid.threadlocal import get_current_request
 
+from .i18n import _
 
 
 def translator(term):
@@ -96,3 +105,96 @@ class FormView:
 
 def includeme(config):
     configure_deform()
+
+
+# --- dates --------------------------------------------------------------------------------------------
+
+FRENCH_DATE_RE = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})")
+ISO_DATE_RE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+EARLIEST_BIRTH_DATE = datetime.date(1900, 1, 1)
+ADULT_AGE = 18
+
+
+class ImpossibleDate(ValueError):
+    """A date written the right way that is not in the calendar (31/02/2015)."""
+
+
+def parse_date(text: str | None) -> datetime.date:
+    """``JJ/MM/AAAA`` (also with ``.`` or ``-``) or ``AAAA-MM-JJ``, spaces around ignored.
+
+    Raises ``ImpossibleDate`` for a well-written date that does not exist, ``ValueError`` for anything else.
+    """
+    value = (text or "").strip()
+    match = FRENCH_DATE_RE.fullmatch(value)
+    if match:
+        day, month, year = (int(x) for x in match.groups())
+    else:
+        match = ISO_DATE_RE.fullmatch(value)
+        if not match:
+            raise ValueError(f"not a date: {value!r}")
+        year, month, day = (int(x) for x in match.groups())
+    try:
+        return datetime.date(year, month, day)
+    except ValueError as exc:
+        raise ImpossibleDate(str(exc)) from None
+
+
+class DateField(colander.Date):
+    """A date read by ``parse_date``, with French messages; ``invalid_msg`` replaces the "unreadable" one."""
+
+    err_template = _("Enter a valid date (day, month, year).")
+    impossible_msg = _("This date does not exist. Check the day and the month.")
+
+    def __init__(self, invalid_msg=None):
+        super().__init__()
+        if invalid_msg is not None:
+            self.err_template = invalid_msg
+
+    def deserialize(self, node, cstruct):
+        if cstruct is colander.null or cstruct is None or cstruct == "":
+            return colander.null
+        if isinstance(cstruct, datetime.datetime):
+            return cstruct.date()
+        if isinstance(cstruct, datetime.date):
+            return cstruct
+        try:
+            return parse_date(str(cstruct))
+        except ImpossibleDate:
+            raise colander.Invalid(node, self.impossible_msg) from None
+        except ValueError:
+            raise colander.Invalid(node, self.err_template) from None
+
+
+class DateWidget(deform.widget.DateInputWidget):
+    """The native date field of templates/deform/dateinput.pt. Reads the posted value as deform's mapping
+    ``{"date": ...}`` or as a plain string, whichever the template sends; ``DateField`` reads the text."""
+
+    def deserialize(self, field, pstruct):
+        if isinstance(pstruct, dict):
+            pstruct = pstruct.get("date_submit") or pstruct.get("date") or ""
+        if pstruct in ("", colander.null, None) or not isinstance(pstruct, str):
+            return colander.null
+        return pstruct.strip() or colander.null
+
+
+def birthday_reached(born: datetime.date, years: int, today: datetime.date) -> bool:
+    """Whether someone born on ``born`` is ``years`` old on ``today`` (born 29 February: on 1 March)."""
+    try:
+        anniversary = born.replace(year=born.year + years)
+    except ValueError:  # 29 February, not a leap year
+        anniversary = datetime.date(born.year + years, 3, 1)
+    return anniversary <= today
+
+
+def birth_date_validator(adult: bool = False):
+    """A colander validator for a birth date: not in the future, not before 1900; with ``adult``, the
+    person must be 18 or more (the account holder)."""
+    def validate(node, value):
+        today = datetime.date.today()
+        if value > today:
+            raise colander.Invalid(node, _("The birth date cannot be in the future."))
+        if value < EARLIEST_BIRTH_DATE:
+            raise colander.Invalid(node, _("Check the birth date: it must be after 1 January 1900."))
+        if adult and not birthday_reached(value, ADULT_AGE, today):
+            raise colander.Invalid(node, _("The account holder must be an adult (18 years or more)."))
+    return validate

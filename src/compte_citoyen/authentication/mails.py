@@ -59,9 +59,11 @@ def queue_reset_link(request, account, token: str, expires: datetime.datetime, m
         link,
         _("If you did not ask for it, ignore this message: your password does not change."),
     ], request.route_url("home"))
-    # Not attached to the household (not listed in the portal's messages): the link is a credential.
+    # Not attached to the household (not listed in the portal's messages): the link is a credential, so the
+    # outbox erases it once the mail is sent or has failed for good (``sensitive``).
     queue_message(request.app_root, event_key=f"password-reset-link:{account.key}:{hash_token(token)[:24]}",
-                  kind=INFORMATION, subject=subject, text=text, html=html, email=email, household_id=None)
+                  kind=INFORMATION, subject=subject, text=text, html=html, email=email, household_id=None,
+                  sensitive=True)
 
 
 def queue_password_changed(request, account, how: str) -> None:

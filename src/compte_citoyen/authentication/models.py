@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime
+from itertools import islice
 
+from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 
@@ -79,12 +81,14 @@ class AccountFolder(Folder):
     """Accounts keyed by ``code_key``; index of accounts waiting for validation, oldest first."""
 
     reset_index = None  # OOBTree: reset-link token hash -> account key (created on first use)
+    pending_count = None  # BTrees.Length of ``pending`` (evolve step core:0074-accounts-pending-count)
 
     def __init__(self):
         super().__init__()
         self.pending = OOTreeSet()          # (created, key)
         self.by_household = OOBTree()       # household id -> key
         self.reset_index = OOBTree()
+        self.pending_count = Length()
 
     def get_by_code(self, code: str) -> Account | None:
         return self.get(code_key(code))
@@ -93,14 +97,21 @@ class AccountFolder(Folder):
         self.add(account.key, account)
         self.by_household[account.household_id] = account.key
         if account.state == PENDING:
-            self.pending.add((account.created, account.key))
+            self._count_pending(self.pending.add((account.created, account.key)))
         return account
 
+    def _count_pending(self, delta: int) -> None:
+        if delta and self.pending_count is not None:
+            self.pending_count.change(delta)
+
     def set_state(self, account: Account, state: str) -> None:
-        self.pending.discard((account.created, account.key))
+        entry = (account.created, account.key)
+        if entry in self.pending:
+            self.pending.remove(entry)
+            self._count_pending(-1)
         account.state = state
         if state == PENDING:
-            self.pending.add((account.created, account.key))
+            self._count_pending(self.pending.add(entry))
         if state == VALIDATED:
             account.validated_at = datetime.datetime.now(datetime.timezone.utc)
 
@@ -108,10 +119,27 @@ class AccountFolder(Folder):
         key = self.by_household.get(household_id)
         return self.get(key) if key else None
 
-    def waiting(self):
-        """Accounts waiting for validation, oldest first (reads the index, never every account)."""
-        for _created, key in self.pending.keys():
+    def waiting(self, offset: int = 0, limit: int | None = None):
+        """Accounts waiting for validation, oldest first: ``limit`` from ``offset`` (reads only those)."""
+        stop = None if limit is None else offset + limit
+        for _created, key in islice(self.pending.keys(), offset, stop):
             yield self.data[key]
+
+    def waiting_count(self) -> int:
+        """How many accounts wait for validation, from the counter."""
+        if self.pending_count is None:  # a database not evolved yet
+            return len(self.pending)
+        return self.pending_count()
+
+    def waiting_since_before(self, moment: datetime.datetime) -> int:
+        """How many waiting accounts were created before ``moment`` (walks those index keys only)."""
+        return len(self.pending.keys(max=(moment,)))
+
+    def count_pending(self) -> None:
+        """Create the counter of waiting accounts for a folder created before it."""
+        if self.pending_count is None:
+            self.pending_count = Length()
+            self.pending_count.set(len(self.pending))
 
     # --- password reset links: stored hashed, single use, short-lived -----------------------------
 

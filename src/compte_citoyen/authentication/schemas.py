@@ -1,7 +1,6 @@
 """Forms of the accounts area: account creation, new password (after a reset link), change of password."""
 from __future__ import annotations
 
-import datetime
 import hashlib
 import hmac
 import re
@@ -9,6 +8,7 @@ import re
 import colander
 import deform
 
+from ..forms import DateField, DateWidget, birth_date_validator
 from ..i18n import _
 from .captcha import captcha_node
 from .models import code_key
@@ -27,6 +27,9 @@ SECRET_QUESTIONS = (
 )
 
 CIVILITIES = (("Mme", _("Madam")), ("M.", _("Sir")))
+
+#: earlier name of ``forms.DateField``, still imported by the billing back office
+DateType = DateField
 
 CODE_MIN, CODE_MAX = 4, 30
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -131,47 +134,11 @@ def _deferred_code_validator(node, kw):
     return validate
 
 
-def birth_date_validator(node, value):
-    today = datetime.date.today()
-    if value > today:
-        raise colander.Invalid(node, _("The birth date cannot be in the future."))
-    if value < datetime.date(1900, 1, 1):
-        raise colander.Invalid(node, _("Check the birth date: the year looks wrong."))
-    adult_since = value.replace(year=value.year + 18) if not (value.month == 2 and value.day == 29) \
-        else datetime.date(value.year + 18, 3, 1)
-    if adult_since > today:
-        raise colander.Invalid(node, _("The account holder must be an adult (18 years or more)."))
-
-
 def secret_answer_validator(node, value):
     from .passwords import normalise_answer
     if len(normalise_answer(value)) < ANSWER_MIN:
         raise colander.Invalid(node, _("The answer must have at least ${min} characters.",
                                        mapping={"min": ANSWER_MIN}))
-
-
-class DateWidget(deform.widget.DateInputWidget):
-    """The native date field of templates/deform/dateinput.pt; ``JJ/MM/AAAA`` typed by hand is accepted too
-    (browsers without a date picker). Reads the posted value as deform's mapping ``{"date": ...}`` or as a
-    plain string, whichever the template sends."""
-
-    def deserialize(self, field, pstruct):
-        if isinstance(pstruct, dict):
-            pstruct = pstruct.get("date_submit") or pstruct.get("date") or ""
-        if pstruct in ("", colander.null, None) or not isinstance(pstruct, str):
-            return colander.null
-        value = pstruct.strip()
-        match = re.fullmatch(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})", value)
-        if match:
-            day, month, year = match.groups()
-            value = f"{year}-{int(month):02d}-{int(day):02d}"
-        return value or colander.null
-
-
-class DateType(colander.Date):
-    """colander.Date with a French message for an unreadable date."""
-
-    err_template = _("Enter a valid date (day, month, year).")
 
 
 @colander.deferred
@@ -198,7 +165,7 @@ def registration_schema() -> colander.SchemaNode:
     schema.add(_text("family_name", _("Family name"), autocomplete="family-name"))
     schema.add(_text("first_names", _("First names"), autocomplete="given-name"))
     schema.add(colander.SchemaNode(
-        DateType(), name="birth_date", title=_("Birth date"), validator=birth_date_validator,
+        DateField(), name="birth_date", title=_("Birth date"), validator=birth_date_validator(adult=True),
         widget=DateWidget(autocomplete="bday"), missing_msg=_("This field is required.")))
     schema.add(_text("address", _("Address"), _("Number and street, and any extra detail (building, floor)."),
                      autocomplete="street-address", max_length=300))

@@ -17,9 +17,11 @@ from ..authentication.models import CLOSED, PENDING, REFUSED, VALIDATED
 from ..household import workdays
 from ..household.schemas import COMMUNICATION_LABELS, RELATION_LABELS, format_phone
 from ..i18n import _
+from ..indexes import Pager, page_number
 from .models import journal
 
-QUEUE_LIMIT = 200
+QUEUE_PAGE = 50   # accounts per page of the validation queue
+QUEUE_LIMIT = 200  # closure requests shown (rare: handled within days)
 REASON_MAX = 1000
 REF_MAX = 64
 #: Régie codes offered when no billing plugin has declared any (Ville and CCAS are separate budgets).
@@ -70,10 +72,10 @@ def accounts_queue(request):
     subdiv = workdays.subdiv_of(request.registry.settings)
     now = utcnow()
     households = portal["households"]
+    accounts = portal["accounts"]
+    pager = Pager(page_number(request), QUEUE_PAGE, total=accounts.waiting_count()).clamp()
     rows = []
-    for index, account in enumerate(portal["accounts"].waiting()):
-        if index >= QUEUE_LIMIT:
-            break
+    for account in accounts.waiting(pager.offset, QUEUE_PAGE):
         household = households.get(account.household_id)
         holder = household.holder if household is not None else None
         age = workdays.age_in_working_days(account.created, now, subdiv)
@@ -86,22 +88,35 @@ def accounts_queue(request):
         })
     closures = []
     for household in households.waiting_closures():
-        account = portal["accounts"].for_household(household.id)
+        account = accounts.for_household(household.id)
         if account is None:
             continue
         closures.append({"account": account, "name": household.holder.full_name if household.holder else "",
                          "requested": local_time(household.closure_requested_at)})
         if len(closures) >= QUEUE_LIMIT:
             break
+    pager.build(lambda n: request.route_url("bo_accounts", _query={"page": n}))
     return {
         "page_title": request.translate(_("Accounts to validate")),
         "rows": rows,
-        "total": len(portal["accounts"].pending),
-        "late_count": sum(1 for r in rows if r["late"]),
+        "total": pager.total,
+        "late_count": accounts.waiting_since_before(late_before(now, subdiv)),
         "closures": closures,
         "searched": code,
         "delay": workdays.VALIDATION_DELAY,
+        "pager": pager,
     }
+
+
+def late_before(now: datetime.datetime, subdiv: str | None) -> datetime.datetime:
+    """The moment before which a waiting account is late (more than the promised working days old)."""
+    today = workdays.local_date(now)
+    day = today
+    while workdays.working_days_between(day, today, subdiv) <= workdays.VALIDATION_DELAY:
+        day -= datetime.timedelta(days=1)
+    # created on ``day`` or before (Paris calendar) is late: the limit is the start of the next day
+    start = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(0), workdays.PARIS)
+    return start.astimezone(datetime.timezone.utc)
 
 
 # --- the household file -------------------------------------------------------------------------------------

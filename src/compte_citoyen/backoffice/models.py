@@ -8,6 +8,7 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from persistent.list import PersistentList
 
+from ..indexes import iter_down, page_of
 from ..resources import Folder
 from ..security import ROLES, STAFF_KIND, SessionHolder
 
@@ -96,17 +97,16 @@ class Journal(Folder):
             bucket.add(key)
         return entry
 
-    def latest(self, limit: int = 100) -> list[JournalEntry]:
-        keys = self.entries.keys()
-        n = len(keys)
-        return [self.entries[keys[i]] for i in range(n - 1, max(n - limit, 0) - 1, -1)]
+    def latest(self, limit: int = 100, offset: int = 0) -> list[JournalEntry]:
+        """The most recent entries first: ``limit`` of them from ``offset`` (reads only those)."""
+        return [self.entries[key] for key in page_of(iter_down(self.entries), offset, limit)]
 
-    def for_target(self, target: str, limit: int = 100):
+    def for_target(self, target: str, limit: int = 100, offset: int = 0) -> list[JournalEntry]:
+        """A target's entries, most recent first: ``limit`` from ``offset`` (reads only those)."""
         bucket = self.by_target.get(target)
         if not bucket:
             return []
-        keys = list(bucket.keys())[-limit:]
-        return [self.entries[k] for k in reversed(keys)]
+        return [self.entries[key] for key in page_of(iter_down(bucket), offset, limit)]
 
 
 def journal(request, action: str, target: str = "", detail: str = "") -> None:

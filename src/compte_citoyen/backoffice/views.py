@@ -262,7 +262,7 @@ def home_view(request):
     counts = {}
     if request.has_permission(security.VALIDATE_ACCOUNTS, request.app_root):
         accounts = request.app_root["accounts"]
-        counts["bo_accounts"] = len(accounts.pending)
+        counts["bo_accounts"] = accounts.waiting_count()
     return {
         "page_title": request.translate(_("Back office")),
         "staff": staff,
@@ -282,15 +282,24 @@ def staff_view(request):
     }
 
 
-JOURNAL_PAGE = 200
+JOURNAL_PAGE = 100
 
 
 @view_config(route_name="bo_journal", renderer="templates/journal.pt", permission=security.MANAGE_STAFF)
 def journal_view(request):
+    """The journal, most recent first, page by page (``?page=``), optionally for one target."""
+    from ..indexes import Pager, page_number
+    from .accounts import local_time
     portal = request.app_root
     target = (request.params.get("cible") or "").strip()[:MAX_FIELD]
     log = portal["journal"]
-    entries = log.for_target(target, JOURNAL_PAGE) if target else log.latest(JOURNAL_PAGE)
-    from .accounts import local_time
+    if target:  # nothing counts a target's entries: read one more to know whether a next page exists
+        pager = Pager(page_number(request), JOURNAL_PAGE)
+        entries = pager.fill(log.for_target(target, JOURNAL_PAGE + 1, pager.offset))
+    else:
+        pager = Pager(page_number(request), JOURNAL_PAGE, total=len(log)).clamp()
+        entries = log.latest(JOURNAL_PAGE, pager.offset)
+    query = {"cible": target} if target else {}
+    pager.build(lambda n: request.route_url("bo_journal", _query={**query, "page": n}))
     return {"page_title": request.translate(_("Journal")), "entries": entries, "target": target,
-            "local_time": local_time}
+            "local_time": local_time, "pager": pager}

@@ -6,10 +6,11 @@ start-up (production refuses eopayment's ``dummy`` backend, providers' test mode
 
 
 def includeme(config):
-    from .models import create_billing_folders
+    from .models import build_billing_indexes, create_billing_folders
     from .regie import check_regie, get_regies
     config.add_translation_dirs("compte_citoyen.billing:locale/")
     config.add_evolve_step("core:0070-billing", create_billing_folders)
+    config.add_evolve_step("core:0071-billing-indexes", build_billing_indexes)
     settings = config.get_settings()
     for regie in get_regies(config.registry).values():
         check_regie(regie, settings)

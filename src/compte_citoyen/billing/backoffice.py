@@ -18,6 +18,7 @@ from pyramid.view import view_config
 from ..backoffice.models import journal
 from ..forms import FormView
 from ..i18n import _
+from ..indexes import Pager, page_number
 from ..security import MANAGE_REGIE, ROLE_ADMIN
 from .models import (ANOMALIES, BASKETS, INVOICES, PAID, PAYMENT_PAID, PAYMENT_PENDING, PAYMENTS, UNPAID,
                      format_amount, parse_amount)
@@ -26,6 +27,7 @@ from .sources import InvoiceData, InvoiceImportError, InvoiceLineData, check_rec
 from .views import PARIS, format_date, local_today, pdf_response
 
 LINES_IN_FORM = 5
+PAGE_SIZE = 50  # rows per page of a régie's lists (invoices, payments, baskets, anomalies)
 MAX_UPLOAD = 10 * 1024 * 1024
 VIEWS = ("factures", "paiements", "paniers", "anomalies")
 INVOICE_STATE_LABELS = {UNPAID: _("Not paid yet"), PAID: _("Paid"), "cancelled": _("Invoice cancelled")}
@@ -85,7 +87,7 @@ def bo_invoices(request):
             "label": request.translate(regie.label),
             "url": request.route_url("bo_regie", regie=regie.code),
             "unpaid": portal[INVOICES].count_for_regie(regie.code, UNPAID),
-            "baskets": len(portal[BASKETS].in_progress_for(regie.code)),
+            "baskets": portal[BASKETS].count_in_progress(regie.code),
             "anomalies": portal[ANOMALIES].count_open(regie.code),
         })
     return {"page_title": request.translate(_("Invoices and payments")), "rows": rows}
@@ -150,11 +152,16 @@ def bo_regie(request):
         "csrf_token": request.session.get_csrf_token(),
         "rows": [],
     }
+    page = page_number(request)
+    query = {"vue": view}
     if view == "factures":
         state = request.GET.get("etat", UNPAID)
         state = state if state in (UNPAID, PAID, "") else UNPAID
         result["state"] = state
-        for invoice in portal[INVOICES].for_regie(regie.code, state or None):
+        query["etat"] = state
+        invoices = portal[INVOICES]
+        pager = Pager(page, PAGE_SIZE, total=invoices.count_for_regie(regie.code, state or None)).clamp()
+        for invoice in invoices.for_regie(regie.code, state or None, limit=PAGE_SIZE, offset=pager.offset):
             result["rows"].append({
                 "invoice": invoice, "issued": format_date(invoice.issue_date), "due": format_date(invoice.due_date),
                 "amount": format_amount(invoice.total), "household": household_name(request, invoice.household_id),
@@ -165,14 +172,20 @@ def bo_regie(request):
     elif view == "paiements":
         start, end, errors = _period(request)
         low, high = _bounds(start, end)
+        query.update(du=start.isoformat(), au=end.isoformat())
         result.update(start=start.isoformat(), end=end.isoformat(), period_errors=errors,
                       export_url=request.route_url("bo_regie_payments_csv", regie=regie.code,
                                                    _query={"du": start.isoformat(), "au": end.isoformat()}))
-        result["rows"] = [payment_row(request, p)
-                          for p in reversed(portal[PAYMENTS].for_regie(regie.code, low, high, limit=500))]
+        # nothing counts a period's payments: read one more than a page to know whether another follows
+        pager = Pager(page, PAGE_SIZE)
+        payments = portal[PAYMENTS].newest_for_regie(regie.code, low, high, offset=pager.offset,
+                                                     limit=PAGE_SIZE + 1)
+        result["rows"] = [payment_row(request, p) for p in pager.fill(payments)]
     elif view == "paniers":
         now = datetime.datetime.now(datetime.timezone.utc)
-        for basket in portal[BASKETS].in_progress_for(regie.code):
+        baskets = portal[BASKETS]
+        pager = Pager(page, PAGE_SIZE, total=baskets.count_in_progress(regie.code)).clamp()
+        for basket in baskets.in_progress_for(regie.code, limit=PAGE_SIZE, offset=pager.offset):
             invoices = [portal[INVOICES][k] for k in basket.items if k in portal[INVOICES]]
             result["rows"].append({
                 "household": household_name(request, basket.household_id),
@@ -182,13 +195,19 @@ def bo_regie(request):
                 "updated": format_date(basket.updated),
             })
     else:
-        for anomaly in portal[ANOMALIES].for_regie(regie.code):
+        anomalies = portal[ANOMALIES]
+        pager = Pager(page, PAGE_SIZE, total=anomalies.count(regie.code)).clamp()
+        result["open_count"] = anomalies.count_open(regie.code)
+        for anomaly in anomalies.for_regie(regie.code, limit=PAGE_SIZE, offset=pager.offset):
             result["rows"].append({
                 "anomaly": anomaly, "created": format_date(anomaly.created),
                 "kind": request.translate(ANOMALY_LABELS.get(anomaly.kind, anomaly.kind)),
                 "amount": format_amount(anomaly.amount) if anomaly.amount is not None else "",
                 "resolve_url": request.route_url("bo_regie_anomaly", regie=regie.code, anomaly_id=anomaly.id),
             })
+    result["total"] = pager.total
+    result["pager"] = pager.build(lambda n: request.route_url("bo_regie", regie=regie.code,
+                                                              _query={**query, "page": n}))
     journal(request, "regie-viewed", f"regie:{regie.code}", view)
     return result
 

@@ -4,6 +4,12 @@ Amounts are integer cents everywhere (never floats). Every folder keeps the inde
 scans a whole collection: invoices per régie and number, per household, per state and per issue date; baskets
 per household; payments per (backend, order id) — unique — per state, per régie and date and per household;
 anomalies per régie and date.
+
+The back-office lists (a régie's invoices, payments, baskets in progress, anomalies) read newest-first
+indexes (``recent``: ascending order is newest first, see ``compte_citoyen.indexes``) page by page, and
+their counts come from ``BTrees.Length`` counters per (régie, state) changed in the same transaction as the
+state: no page reads every invoice of a régie. The evolve step ``core:0071-billing-indexes`` builds them for
+databases created before them (``build_billing_indexes``).
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from persistent.mapping import PersistentMapping
 
+from ..indexes import (Batch, change_count, invert_text, newest_first, page_of, read_count, revert_text)
 from ..resources import Folder
 
 # invoice states
@@ -67,6 +74,14 @@ def invoice_key(regie: str, number: str) -> str:
 def upper_bound(prefix: str) -> tuple:
     """A tuple key greater than every ``(prefix, ...)`` key and smaller than the next prefix's."""
     return (prefix + "\x00",)
+
+
+ALL = ""  # the scope of the newest-first indexes and counters that holds every state
+
+
+def scope_range(regie: str, scope: str) -> dict:
+    """``keys()`` bounds of the ``(regie, scope, ...)`` entries of a newest-first index."""
+    return {"min": (regie, scope), "max": (regie, scope + "\x00")}
 
 
 def format_amount(cents: int) -> str:
@@ -147,7 +162,15 @@ class Invoice(Persistent):
 
 
 class InvoiceFolder(Folder):
-    """Invoices keyed ``regie:number`` (so a number is unique per régie), with their indexes."""
+    """Invoices keyed ``regie:number`` (so a number is unique per régie), with their indexes.
+
+    ``recent`` holds ``(regie, scope, -issue ordinal, inverted key)`` where scope is ``ALL`` or the invoice's
+    state: its ascending order is the back office's order (newest issue date first, then number descending).
+    ``counts`` holds a ``Length`` per ``(regie, scope)``.
+    """
+
+    recent = None   # OOTreeSet, created by __init__ or the evolve step core:0071-billing-indexes
+    counts = None   # OOBTree (regie, scope) -> Length
 
     def __init__(self):
         super().__init__()
@@ -156,9 +179,27 @@ class InvoiceFolder(Folder):
         self.by_regie_date = OOTreeSet()  # (regie, issue_date, key)
         self.by_date = OOTreeSet()      # (issue_date, key)
         self.source_marks = OOBTree()   # invoice source name -> datetime of its last import
+        self.recent = OOTreeSet()
+        self.counts = OOBTree()
 
     def get_invoice(self, regie: str, number: str) -> Invoice | None:
         return self.get(invoice_key(regie, number))
+
+    @staticmethod
+    def _recent_key(regie: str, scope: str, issue_date: datetime.date, key: str) -> tuple:
+        return (regie, scope, -issue_date.toordinal(), invert_text(key))
+
+    def _track(self, regie: str, scope: str, issue_date: datetime.date, key: str, delta: int) -> None:
+        """Add (``delta`` 1) or remove (-1) one invoice from the newest-first index and its counter."""
+        if self.recent is None:
+            return  # not evolved yet: core:0071-billing-indexes builds both from the other indexes
+        entry = self._recent_key(regie, scope, issue_date, key)
+        if delta > 0:
+            if self.recent.add(entry):
+                change_count(self.counts, (regie, scope), 1)
+        elif entry in self.recent:
+            self.recent.remove(entry)
+            change_count(self.counts, (regie, scope), -1)
 
     def add_invoice(self, invoice: Invoice) -> Invoice:
         self.add(invoice.key, invoice)
@@ -169,6 +210,8 @@ class InvoiceFolder(Folder):
         self._state_bucket(invoice.state).add((invoice.regie, invoice.issue_date, invoice.key))
         self.by_regie_date.add((invoice.regie, invoice.issue_date, invoice.key))
         self.by_date.add((invoice.issue_date, invoice.key))
+        self._track(invoice.regie, ALL, invoice.issue_date, invoice.key, 1)
+        self._track(invoice.regie, invoice.state, invoice.issue_date, invoice.key, 1)
         return invoice
 
     def _state_bucket(self, state: str) -> OOTreeSet:
@@ -178,9 +221,14 @@ class InvoiceFolder(Folder):
         return bucket
 
     def set_state(self, invoice: Invoice, state: str) -> None:
-        self._state_bucket(invoice.state).discard((invoice.regie, invoice.issue_date, invoice.key))
+        """Change an invoice's state with its indexes and counters, in the caller's transaction."""
+        old = invoice.state
+        self._state_bucket(old).discard((invoice.regie, invoice.issue_date, invoice.key))
         invoice.state = state
         self._state_bucket(state).add((invoice.regie, invoice.issue_date, invoice.key))
+        if old != state:
+            self._track(invoice.regie, old, invoice.issue_date, invoice.key, -1)
+            self._track(invoice.regie, state, invoice.issue_date, invoice.key, 1)
 
     def for_household(self, household_id: str, since: datetime.date | None = None) -> list[Invoice]:
         """The household's invoices issued since ``since`` (inclusive), newest first (reads its index only)."""
@@ -190,21 +238,35 @@ class InvoiceFolder(Folder):
         keys = bucket.keys(min=(since,)) if since is not None else bucket.keys()
         return [self.data[key] for _date, key in reversed(list(keys))]
 
-    def for_regie(self, regie: str, state: str | None = None, limit: int = 200) -> list[Invoice]:
-        """A régie's invoices, newest first, optionally in one state."""
-        tree = self.by_state.get(state) if state else self.by_regie_date
-        if not tree:
-            return []
-        out = []
-        for _regie, _date, key in reversed(list(tree.keys(min=(regie,), max=upper_bound(regie)))):
-            out.append(self.data[key])
-            if len(out) >= limit:
-                break
-        return out
+    def for_regie(self, regie: str, state: str | None = None, limit: int = 200, offset: int = 0) -> list[Invoice]:
+        """A régie's invoices, newest first, optionally in one state: ``limit`` of them from ``offset``.
 
-    def count_for_regie(self, regie: str, state: str) -> int:
-        tree = self.by_state.get(state)
-        return len(tree.keys(min=(regie,), max=upper_bound(regie))) if tree else 0
+        Reads ``offset + limit`` index keys and loads only the invoices returned.
+        """
+        if self.recent is None:  # a database not evolved yet
+            tree = self.by_state.get(state) if state else self.by_regie_date
+            keys = reversed(list(tree.keys(min=(regie,), max=upper_bound(regie)))) if tree else []
+            return [self.data[key] for _r, _d, key in page_of(keys, offset, limit)]
+        entries = page_of(self.recent.keys(**scope_range(regie, state or ALL)), offset, limit)
+        return [self.data[revert_text(inverted)] for _r, _s, _d, inverted in entries]
+
+    def count_for_regie(self, regie: str, state: str | None = None) -> int:
+        """How many invoices the régie has (in ``state``), from its counter."""
+        if self.counts is None:  # a database not evolved yet
+            tree = self.by_state.get(state) if state else self.by_regie_date
+            return len(tree.keys(min=(regie,), max=upper_bound(regie))) if tree else 0
+        return read_count(self.counts, (regie, state or ALL))
+
+    def build_indexes(self) -> None:
+        """Build ``recent`` and ``counts`` from the state index (keys only, no invoice is loaded)."""
+        self.recent = OOTreeSet()
+        self.counts = OOBTree()
+        batch = Batch(self)
+        for state, bucket in self.by_state.items():
+            for regie, issue_date, key in bucket.keys():
+                self._track(regie, ALL, issue_date, key, 1)
+                self._track(regie, state, issue_date, key, 1)
+                batch.tick()
 
 
 class Basket(Persistent):
@@ -241,10 +303,13 @@ class Basket(Persistent):
 class BasketFolder(Folder):
     """Baskets by id; the current basket of each household; baskets in progress per régie (back office)."""
 
+    in_progress_counts = None  # OOBTree regie -> Length of its baskets in progress (core:0071-billing-indexes)
+
     def __init__(self):
         super().__init__()
         self.by_household = OOBTree()   # household id -> current basket id (one basket per household)
         self.in_progress = OOTreeSet()  # (regie, basket id) of baskets holding invoices
+        self.in_progress_counts = OOBTree()
 
     def current(self, household_id: str) -> Basket | None:
         basket_id = self.by_household.get(household_id)
@@ -259,11 +324,15 @@ class BasketFolder(Folder):
         return basket
 
     def track(self, basket: Basket, old_regie: str | None) -> None:
-        """Keep ``in_progress`` in step after a change of the basket's items or state."""
-        if old_regie:
-            self.in_progress.discard((old_regie, basket.id))
+        """Keep ``in_progress`` and its counters in step after a change of the basket's items or state."""
+        counts = self.in_progress_counts
+        if old_regie and (old_regie, basket.id) in self.in_progress:
+            self.in_progress.remove((old_regie, basket.id))
+            if counts is not None:
+                change_count(counts, old_regie, -1)
         if basket.items and basket.state != CLOSED and basket.regie:
-            self.in_progress.add((basket.regie, basket.id))
+            if self.in_progress.add((basket.regie, basket.id)) and counts is not None:
+                change_count(counts, basket.regie, 1)
 
     def close(self, basket: Basket) -> None:
         old = basket.regie
@@ -273,8 +342,21 @@ class BasketFolder(Folder):
         if self.by_household.get(basket.household_id) == basket.id:
             del self.by_household[basket.household_id]
 
-    def in_progress_for(self, regie: str) -> list[Basket]:
-        return [self.data[bid] for _r, bid in self.in_progress.keys(min=(regie,), max=upper_bound(regie))]
+    def in_progress_for(self, regie: str, limit: int | None = None, offset: int = 0) -> list[Basket]:
+        """The régie's baskets holding invoices (by basket id): ``limit`` of them from ``offset``."""
+        keys = self.in_progress.keys(min=(regie,), max=upper_bound(regie))
+        return [self.data[bid] for _r, bid in page_of(keys, offset, limit)]
+
+    def count_in_progress(self, regie: str) -> int:
+        if self.in_progress_counts is None:  # a database not evolved yet
+            return len(self.in_progress.keys(min=(regie,), max=upper_bound(regie)))
+        return read_count(self.in_progress_counts, regie)
+
+    def build_indexes(self) -> None:
+        """Count the baskets in progress per régie (index keys only)."""
+        self.in_progress_counts = OOBTree()
+        for regie, _basket_id in self.in_progress.keys():
+            change_count(self.in_progress_counts, regie, 1)
 
 
 class Payment(Persistent):
@@ -320,7 +402,12 @@ def clean_bank_data(data: dict) -> dict:
 
 
 class PaymentFolder(Folder):
-    """Payments by id, with the unique (backend, order id) index and the indexes of the back office."""
+    """Payments by id, with the unique (backend, order id) index and the indexes of the back office.
+
+    ``recent`` holds ``(regie, -created microseconds, id)``: a régie's payments newest first.
+    """
+
+    recent = None  # OOTreeSet, created by __init__ or the evolve step core:0071-billing-indexes
 
     def __init__(self):
         super().__init__()
@@ -328,11 +415,14 @@ class PaymentFolder(Folder):
         self.by_state = OOBTree()       # state -> OOTreeSet((created, id))
         self.by_regie_date = OOTreeSet()  # (regie, created, id)
         self.by_household = OOBTree()   # household id -> OOTreeSet((created, id))
+        self.recent = OOTreeSet()
 
     def add_payment(self, payment: Payment) -> Payment:
         self.add(payment.id, payment)
         self._state_bucket(payment.state).add((payment.created, payment.id))
         self.by_regie_date.add((payment.regie, payment.created, payment.id))
+        if self.recent is not None:
+            self.recent.add((payment.regie, newest_first(payment.created), payment.id))
         bucket = self.by_household.get(payment.household_id)
         if bucket is None:
             bucket = self.by_household[payment.household_id] = OOTreeSet()
@@ -369,7 +459,12 @@ class PaymentFolder(Folder):
 
     def for_regie(self, regie: str, start: datetime.datetime | None = None,
                   end: datetime.datetime | None = None, limit: int | None = None) -> list[Payment]:
-        """A régie's payments created in [start, end), oldest first."""
+        """A régie's payments created in [start, end), oldest first (the ``limit`` newest of them if given).
+
+        Without ``limit`` it returns the whole period (the accounting export); with it, it reads only those.
+        """
+        if limit:
+            return list(reversed(self.newest_for_regie(regie, start, end, limit=limit)))
         low = (regie, start) if start is not None else (regie,)
         high = (regie, end) if end is not None else upper_bound(regie)
         out = []
@@ -377,7 +472,31 @@ class PaymentFolder(Folder):
             if end is not None and created >= end:
                 continue
             out.append(self.data[pid])
-        return out[-limit:] if limit else out
+        return out
+
+    def newest_for_regie(self, regie: str, start: datetime.datetime | None = None,
+                         end: datetime.datetime | None = None, offset: int = 0,
+                         limit: int | None = 50) -> list[Payment]:
+        """A régie's payments created in [start, end), newest first: ``limit`` of them from ``offset``.
+
+        Reads ``offset + limit`` keys of the newest-first index and loads only the payments returned.
+        """
+        if self.recent is None:  # a database not evolved yet
+            every = self.for_regie(regie, start, end)
+            every.reverse()
+            return page_of(iter(every), offset, limit)
+        low = (regie, newest_first(end) + 1) if end is not None else (regie,)
+        high = (regie, newest_first(start), "\uffff") if start is not None else (regie, 1)
+        entries = page_of(self.recent.keys(min=low, max=high), offset, limit)
+        return [self.data[pid] for _regie, _stamp, pid in entries]
+
+    def build_indexes(self) -> None:
+        """Build ``recent`` from the (régie, date) index (keys only, no payment is loaded)."""
+        self.recent = OOTreeSet()
+        batch = Batch(self)
+        for regie, created, pid in self.by_regie_date.keys():
+            self.recent.add((regie, newest_first(created), pid))
+            batch.tick()
 
 
 class Anomaly(Persistent):
@@ -407,31 +526,79 @@ class Anomaly(Persistent):
         return self.resolved_at is not None
 
 
+OPEN_SCOPE = "open"
+
+
 class AnomalyFolder(Folder):
+    """Anomalies by id; per régie, every one and those still open, newest first, with their counters.
+
+    ``recent`` holds ``(regie, scope, -created microseconds, id)`` with scope ``ALL`` or ``"open"``;
+    ``counts`` a ``Length`` per ``(regie, scope)``.
+    """
+
+    recent = None   # OOTreeSet, created by __init__ or the evolve step core:0071-billing-indexes
+    counts = None   # OOBTree (regie, scope) -> Length
+
     def __init__(self):
         super().__init__()
         self.by_regie = OOTreeSet()      # (regie, created, id)
         self.open_by_regie = OOTreeSet()  # (regie, created, id) not resolved yet
+        self.recent = OOTreeSet()
+        self.counts = OOBTree()
+
+    def _track(self, regie: str, scope: str, created: datetime.datetime, anomaly_id: str, delta: int) -> None:
+        if self.recent is None:
+            return  # not evolved yet: core:0071-billing-indexes builds both
+        entry = (regie, scope, newest_first(created), anomaly_id)
+        if delta > 0:
+            if self.recent.add(entry):
+                change_count(self.counts, (regie, scope), 1)
+        elif entry in self.recent:
+            self.recent.remove(entry)
+            change_count(self.counts, (regie, scope), -1)
 
     def record(self, anomaly: Anomaly) -> Anomaly:
         self.add(anomaly.id, anomaly)
         self.by_regie.add((anomaly.regie, anomaly.created, anomaly.id))
         self.open_by_regie.add((anomaly.regie, anomaly.created, anomaly.id))
+        self._track(anomaly.regie, ALL, anomaly.created, anomaly.id, 1)
+        self._track(anomaly.regie, OPEN_SCOPE, anomaly.created, anomaly.id, 1)
         return anomaly
 
     def resolve(self, anomaly: Anomaly, who: str, resolution: str) -> None:
+        was_open = not anomaly.resolved
         anomaly.resolved_at = utcnow()
         anomaly.resolved_by = who
         anomaly.resolution = resolution
         self.open_by_regie.discard((anomaly.regie, anomaly.created, anomaly.id))
+        if was_open:
+            self._track(anomaly.regie, OPEN_SCOPE, anomaly.created, anomaly.id, -1)
 
-    def for_regie(self, regie: str, open_only: bool = False, limit: int = 200) -> list[Anomaly]:
-        tree = self.open_by_regie if open_only else self.by_regie
-        keys = list(tree.keys(min=(regie,), max=upper_bound(regie)))[-limit:]
-        return [self.data[aid] for _r, _c, aid in reversed(keys)]
+    def for_regie(self, regie: str, open_only: bool = False, limit: int = 200, offset: int = 0) -> list[Anomaly]:
+        """A régie's anomalies (or only the open ones), newest first: ``limit`` from ``offset``."""
+        if self.recent is None:  # a database not evolved yet
+            tree = self.open_by_regie if open_only else self.by_regie
+            keys = reversed(list(tree.keys(min=(regie,), max=upper_bound(regie))))
+            return [self.data[aid] for _r, _c, aid in page_of(keys, offset, limit)]
+        entries = page_of(self.recent.keys(**scope_range(regie, OPEN_SCOPE if open_only else ALL)), offset, limit)
+        return [self.data[aid] for _r, _s, _c, aid in entries]
+
+    def count(self, regie: str, open_only: bool = False) -> int:
+        if self.counts is None:  # a database not evolved yet
+            tree = self.open_by_regie if open_only else self.by_regie
+            return len(tree.keys(min=(regie,), max=upper_bound(regie)))
+        return read_count(self.counts, (regie, OPEN_SCOPE if open_only else ALL))
 
     def count_open(self, regie: str) -> int:
-        return len(self.open_by_regie.keys(min=(regie,), max=upper_bound(regie)))
+        return self.count(regie, open_only=True)
+
+    def build_indexes(self) -> None:
+        """Build ``recent`` and ``counts`` from the régie indexes (keys only)."""
+        self.recent = OOTreeSet()
+        self.counts = OOBTree()
+        for scope, tree in ((ALL, self.by_regie), (OPEN_SCOPE, self.open_by_regie)):
+            for regie, created, anomaly_id in tree.keys():
+                self._track(regie, scope, created, anomaly_id, 1)
 
 
 INVOICES = "invoices"
@@ -446,3 +613,10 @@ def create_billing_folders(portal, registry) -> None:
     portal.ensure_folder(BASKETS, BasketFolder)
     portal.ensure_folder(PAYMENTS, PaymentFolder)
     portal.ensure_folder(ANOMALIES, AnomalyFolder)
+
+
+def build_billing_indexes(portal, registry) -> None:
+    """Build the newest-first indexes and the counters of the billing folders of an existing database."""
+    create_billing_folders(portal, registry)
+    for name in (INVOICES, BASKETS, PAYMENTS, ANOMALIES):
+        portal[name].build_indexes()

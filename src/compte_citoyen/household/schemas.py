@@ -1,14 +1,12 @@
 """Colander schemas of the household forms: members (adult / child) and the communication preference."""
 from __future__ import annotations
 
-import datetime
-import re
-
 import colander
 import deform
 
-# one date widget for templates/deform/dateinput.pt, one reading of French phone numbers
-from ..authentication.schemas import DateWidget, normalise_phone
+# one reading of French phone numbers; the core's one date field
+from ..authentication.schemas import normalise_phone
+from ..forms import DateField, DateWidget, birth_date_validator
 from ..i18n import _
 from .models import ADULT, COMMUNICATION_CHOICES, EMAIL, PHONE, SMS
 
@@ -76,34 +74,6 @@ class PhoneType(colander.String):
         return format_phone(appstruct)
 
 
-class FrenchDate(colander.Date):
-    """A date typed as ``AAAA-MM-JJ`` (what a date field sends) or ``JJ/MM/AAAA`` (what people type)."""
-
-    def deserialize(self, node, cstruct):
-        if isinstance(cstruct, str):
-            match = re.match(r"^\s*(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})\s*$", cstruct)
-            iso = re.match(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})\s*$", cstruct)
-            if match or iso:
-                day, month, year = (int(x) for x in match.groups()) if match else \
-                    reversed([int(x) for x in iso.groups()])
-                try:
-                    return datetime.date(year, month, day)
-                except ValueError:
-                    raise colander.Invalid(node, _("This date does not exist. Check the day and the month."))
-        try:
-            return super().deserialize(node, cstruct)
-        except colander.Invalid:
-            raise colander.Invalid(node, _("Enter the date as day/month/year, for example 25/12/2015."))
-
-
-def _birth_date_validator(node, value):
-    today = datetime.date.today()
-    if value > today:
-        raise colander.Invalid(node, _("The birth date cannot be in the future."))
-    if value < datetime.date(1900, 1, 1):
-        raise colander.Invalid(node, _("Check the birth date: it must be after 1 January 1900."))
-
-
 def _name_node(name: str, title, description=None, autocomplete: str | None = None):
     return colander.SchemaNode(
         colander.String(), name=name, title=title, description=description,
@@ -136,9 +106,11 @@ def member_schema(kind: str, holder: bool = False) -> colander.SchemaNode:
                           autocomplete="family-name" if holder else None))
     schema.add(_name_node("first_names", _("First names"),
                           autocomplete="given-name" if holder else None))
-    schema.add(colander.SchemaNode(FrenchDate(), name="birth_date", title=_("Birth date"),
+    schema.add(colander.SchemaNode(DateField(_("Enter the date as day/month/year, for example 25/12/2015.")),
+                                   name="birth_date", title=_("Birth date"),
                                    description=_("For example 25/12/2015 (day, month, year)."),
-                                   validator=_birth_date_validator, missing_msg=_("Enter the birth date."),
+                                   validator=birth_date_validator(adult=holder),
+                                   missing_msg=_("Enter the birth date."),
                                    widget=DateWidget(autocomplete="bday" if holder else None)))
     schema.add(colander.SchemaNode(colander.String(), name="sex", title=_("Sex"),
                                    validator=colander.OneOf([c for c, _l in SEX_CHOICES]),

@@ -14,8 +14,8 @@ import zoneinfo
 from pyramid.settings import asbool
 
 from .models import (  # noqa: F401
-    ACKNOWLEDGEMENT, CANCELLED, DECISION, EMAIL_CHANNEL, FAILED, INFORMATION, KINDS, PHONE, PHONE_CHANNEL, QUEUED,
-    SENDING, SENT, SMS_CHANNEL, STATES, Message, Outbox, utcnow,
+    ACKNOWLEDGEMENT, CANCELLED, DECISION, EMAIL_CHANNEL, ERASED_CONTENT, FAILED, INFORMATION, KINDS, PHONE,
+    PHONE_CHANNEL, QUEUED, SENDING, SENT, SMS_CHANNEL, STATES, Message, Outbox, utcnow,
 )
 from .rendering import KIND_LABELS, NO_REPLY, RenderedMessage, render_message  # noqa: F401
 
@@ -56,13 +56,15 @@ def queue_message(portal, *, event_key: str, kind: str, subject: str, text: str,
                   sms_text: str | None = None, household_id: str | None = None,
                   request_number: str | None = None,
                   send_after: datetime.datetime | datetime.date | None = None,
-                  registry=None, body: str | None = None) -> Message:
+                  registry=None, body: str | None = None, sensitive: bool = False) -> Message:
     """Record a message in the outbox, in the caller's transaction.
 
     ``event_key`` names the event the message is for (e.g. ``account-created:jdupont``); a second message
     for the same key is not queued again, so a retried request never sends twice. ``text`` is sent as is:
     to wrap a plain body in the portal's message templates, use ``notify_household`` or ``render_message``.
     ``channel`` is ``email``, ``sms`` or ``phone`` (kept for the portal and the staff's call list, not sent).
+    ``sensitive=True`` for a message that carries a secret (a single-use link): the worker erases its
+    bodies once it is sent or has failed for good, and staff cannot send it again (the citizen asks anew).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown message kind {kind!r}")
@@ -75,6 +77,8 @@ def queue_message(portal, *, event_key: str, kind: str, subject: str, text: str,
                       sms_text=sms_text, household_id=household_id, request_number=request_number,
                       send_after=normalise_when(send_after, registry))
     message.body = body if body is not None else text
+    if sensitive:
+        message.sensitive = True
     outbox.add(message.id, message)
     outbox.index(message)
     return message
@@ -104,12 +108,13 @@ def choose_channel(household, kind: str) -> str:
 def notify_household(request_or_none, portal, household, *, kind: str, subject: str, text: str,
                      event_key: str, request_number: str | None = None,
                      send_after: datetime.datetime | datetime.date | None = None,
-                     registry=None) -> list[Message]:
+                     registry=None, sensitive: bool = False) -> list[Message]:
     """Queue a message to a household by its communication preference, in the caller's transaction.
 
     ``subject`` and ``text`` are plain French text (``text`` may hold several lines); they are wrapped in
     the message templates (greeting, request number, link to the portal, "no reply" notice). Returns the
     messages queued (one today); calling again with the same ``event_key`` returns the first ones.
+    ``sensitive``: see ``queue_message``.
     """
     registry = registry if registry is not None else getattr(request_or_none, "registry", None)
     outbox = get_outbox(portal)
@@ -123,7 +128,7 @@ def notify_household(request_or_none, portal, household, *, kind: str, subject: 
         portal, event_key=event_key, kind=kind, subject=rendered.subject, text=rendered.text,
         html=rendered.html, sms_text=rendered.sms, email=household.email, phone=household.mobile,
         channel=channel, household_id=household.id, request_number=request_number, send_after=send_after,
-        registry=registry, body=text)
+        registry=registry, body=text, sensitive=sensitive)
     return [message]
 
 
@@ -150,6 +155,12 @@ def index_outbox_states(portal, registry):
             outbox.index(message)
 
 
+def count_outbox_states(portal, registry):
+    """Add the per-state counters of the back office's message filters to an existing outbox."""
+    outbox = portal.ensure_folder(OUTBOX, Outbox)
+    outbox.ensure_state_counts()
+
+
 def messages_macro(request=None):
     """The ``messages`` macro (``notification/templates/messages.pt``) for pages that list messages."""
     from pyramid.renderers import get_renderer
@@ -159,6 +170,7 @@ def messages_macro(request=None):
 def includeme(config):
     config.add_evolve_step("core:0001-outbox", create_outbox)
     config.add_evolve_step("core:0002-outbox-indexes", index_outbox_states)
+    config.add_evolve_step("core:0072-outbox-state-counts", count_outbox_states)
     config.add_translation_dirs("compte_citoyen.notification:locale/")
     config.include("pyramid_mailer")
     config.add_request_method(messages_macro, "messages_macro", reify=True)

@@ -3,6 +3,10 @@
 A message's state moves ``queued`` -> ``sending`` -> ``sent`` (or back to ``queued`` with a later
 ``next_attempt`` after a temporary failure, or to ``failed`` with a reason). ``phone`` means the household
 prefers a phone call: nothing is sent, the message is kept for the portal and the staff's call list.
+
+A ``sensitive`` message carries a secret (a single-use password reset link): the worker replaces its bodies
+with ``ERASED_CONTENT`` once it is sent or has failed for good, so the outbox (and every ZODB backup made
+afterwards) no longer holds the secret; subject, recipient, state, dates and history stay for the back office.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from persistent.mapping import PersistentMapping
 
+from ..indexes import change_count, read_count
 from ..resources import Folder
 
 QUEUED = "queued"
@@ -32,6 +37,9 @@ KINDS = (ACKNOWLEDGEMENT, DECISION, INFORMATION)
 EMAIL_CHANNEL = "email"
 SMS_CHANNEL = "sms"
 PHONE_CHANNEL = "phone"
+
+#: what the bodies of a sensitive message become after delivery (stored data, shown to staff as is)
+ERASED_CONTENT = "[contenu effacé après envoi]"
 
 
 def utcnow() -> datetime.datetime:
@@ -61,6 +69,8 @@ class Message(Persistent):
     attempts = 0
     sent_at = None
     body = ""                           # the caller's text without the template around it
+    sensitive = False                   # holds a secret: bodies erased once sent or failed for good
+    erased_at: datetime.datetime | None = None
 
     def __init__(self, *, id: str, event_key: str, kind: str, channel: str, subject: str, text: str,
                  email: str | None = None, phone: str | None = None, html: str | None = None,
@@ -97,6 +107,18 @@ class Message(Persistent):
         """The date the citizen sees: when it was sent, else when it is (or was) scheduled."""
         return self.sent_at or self.send_after or self.created
 
+    def erase_content(self, when: datetime.datetime) -> None:
+        """Replace the bodies (text, HTML, SMS, the caller's text) by ``ERASED_CONTENT``; keep the rest."""
+        self.text = ERASED_CONTENT
+        self.body = ERASED_CONTENT
+        if self.html is not None:
+            self.html = ERASED_CONTENT
+        if self.sms_text is not None:
+            self.sms_text = ERASED_CONTENT
+        if self.erased_at is None:
+            self.erased_at = when
+            self.log(when, "content erased (sensitive message)")
+
     def log(self, when: datetime.datetime, event: str) -> None:
         key = when.isoformat()
         while key in self.history:
@@ -108,12 +130,14 @@ class Outbox(Folder):
     """Messages by id, with indexes: due queue, per household, per request, per state, and event keys.
 
     ``due`` holds ``(due_at, id)`` of queued messages in delivery order; ``by_state`` / ``by_created`` hold
-    ``order_key`` tuples (newest first) so the back office pages through them without reading every message.
+    ``order_key`` tuples (newest first) so the back office pages through them without reading every message;
+    ``state_counts`` holds a ``Length`` per state, changed with the state (``count`` walks no index).
     """
 
     by_state = None      # state -> OOTreeSet(order_key); class default for outboxes created before it
     by_created = None    # OOTreeSet(order_key) of every message
     by_request = None    # request number -> OOTreeSet((created, id))
+    state_counts = None  # state -> Length (evolve step core:0072-outbox-state-counts for older outboxes)
 
     def __init__(self):
         super().__init__()
@@ -129,7 +153,21 @@ class Outbox(Folder):
         self.by_state = OOBTree()
         self.by_created = OOTreeSet()
         self.by_request = OOBTree()
+        self.state_counts = OOBTree()  # counted as the messages are indexed again
         return True
+
+    def ensure_state_counts(self) -> bool:
+        """Count the messages of each state for an outbox created before the counters; True if built."""
+        if self.state_counts is not None:
+            return False
+        self.state_counts = OOBTree()
+        for state, bucket in (self.by_state or {}).items():
+            change_count(self.state_counts, state, len(bucket))
+        return True
+
+    def _count(self, state: str, delta: int) -> None:
+        if self.state_counts is not None:
+            change_count(self.state_counts, state, delta)
 
     @staticmethod
     def _bucket(tree, key):
@@ -145,7 +183,8 @@ class Outbox(Folder):
             self._bucket(self.by_household, message.household_id).add((message.created, message.id))
         if message.request_number:
             self._bucket(self.by_request, message.request_number).add((message.created, message.id))
-        self._bucket(self.by_state, message.state).add(order_key(message.created, message.id))
+        if self._bucket(self.by_state, message.state).add(order_key(message.created, message.id)):
+            self._count(message.state, 1)
         self.by_created.add(order_key(message.created, message.id))
         self.event_keys[message.event_key] = message.id
 
@@ -156,12 +195,14 @@ class Outbox(Folder):
         """Change a message's state and keep ``due`` and ``by_state`` in step."""
         key = order_key(message.created, message.id)
         old = self.by_state.get(message.state)
-        if old is not None:
-            old.discard(key)
+        if old is not None and key in old:
+            old.remove(key)
+            self._count(message.state, -1)
         if message.state == QUEUED:
             self.unqueue(message)
         message.state = state
-        self._bucket(self.by_state, state).add(key)
+        if self._bucket(self.by_state, state).add(key):
+            self._count(state, 1)
         if state == QUEUED:
             self.due.add((message.due_at, message.id))
 
@@ -217,5 +258,8 @@ class Outbox(Folder):
         return out, (last if more else None)
 
     def count(self, state: str) -> int:
-        bucket = self.by_state.get(state) if self.by_state else None
-        return len(bucket) if bucket else 0
+        """Messages in ``state``, from its counter."""
+        if self.state_counts is None:  # an outbox not evolved yet
+            bucket = self.by_state.get(state) if self.by_state else None
+            return len(bucket) if bucket else 0
+        return read_count(self.state_counts, state)

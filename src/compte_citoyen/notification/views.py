@@ -116,7 +116,12 @@ def bo_message_action(request):
         raise HTTPNotFound()
     action = request.POST.get("action")
     now = utcnow()
-    if action == "resend" and message.state == FAILED:
+    if action == "resend" and message.state == FAILED and message.erased_at is not None:
+        # its single-use link was erased (and has expired by now): the citizen must ask for a new one
+        request.session.flash(request.translate(_(
+            "This message held a single-use link, erased after the failure: it cannot be sent again. The "
+            "person must make the request again (for example \"Forgotten password\").")))
+    elif action == "resend" and message.state == FAILED:
         message.failure_reason = ""
         message.attempts = 0
         outbox.requeue(message, now)
@@ -127,6 +132,8 @@ def bo_message_action(request):
         outbox.set_state(message, SENT)
         message.sent_at = now
         message.log(now, f"phone call recorded by {request.identity.userid}")
+        if message.sensitive:
+            message.erase_content(now)
         journal(request, "message.called", message.request_number or message.household_id or "", message.id)
         request.session.flash(request.translate(_("The phone call is recorded.")))
     else:

@@ -13,6 +13,10 @@ Each message goes through three steps, each in its own short transaction or outs
    reason after a permanent failure or too many attempts. An SMS that fails for good queues an e-mail
    fallback (its own event key, so that too is queued once).
 
+A ``sensitive`` message (it carries a secret such as a single-use link) has its bodies erased in the
+transaction that records it ``sent`` or ``failed`` for good (an SMS's e-mail fallback is queued first, with
+the content, and is sensitive too); a retry keeps them, since they are still needed.
+
 Marking ``sending`` *before* the send is the choice that makes a duplicate impossible: if the process dies
 between 2 and 3, the message stays ``sending``; after ``compte_citoyen.notifications.sending_timeout`` it is
 moved to ``failed`` with the reason "interrupted while sending, delivery uncertain" instead of being sent
@@ -131,7 +135,8 @@ def _queue_fallback(portal, message, now):
     fallback = queue_message(portal, event_key=f"{message.event_key}:email-fallback", kind=message.kind,
                              subject=message.subject, text=message.text, html=message.html, email=email,
                              channel=EMAIL_CHANNEL, household_id=message.household_id,
-                             request_number=message.request_number, send_after=now, body=message.body)
+                             request_number=message.request_number, send_after=now, body=message.body,
+                             sensitive=message.sensitive)
     fallback.fallback_of = message.id
     message.fallback_id = fallback.id
     return fallback
@@ -153,6 +158,8 @@ def _record(tm, conn, registry, message_id: str, error: DeliveryError | None, no
                 message.last_error = ""
                 message.log(now, f"attempt {message.attempts}: sent")
                 outcome = "sent"
+                if message.sensitive:
+                    message.erase_content(now)
             elif error.permanent or message.attempts >= max_attempts:
                 reason = error.reason if error.permanent else (
                     f"gave up after {message.attempts} attempts: {error.reason}")
@@ -164,6 +171,8 @@ def _record(tm, conn, registry, message_id: str, error: DeliveryError | None, no
                 if message.channel == SMS_CHANNEL and _queue_fallback(portal, message, now) is not None:
                     message.log(now, "e-mail fallback queued")
                     outcome = "failed_with_fallback"
+                if message.sensitive:
+                    message.erase_content(now)  # after the fallback took its copy
             else:
                 message.last_error = error.reason
                 when = now + retry_delay(registry, message.attempts)
@@ -199,6 +208,8 @@ def _recover_interrupted(tm, conn, registry, now: datetime.datetime, stats: Coun
                 message.failure_reason = INTERRUPTED
                 message.sending_since = None
                 message.log(now, INTERRUPTED)
+                if message.sensitive:
+                    message.erase_content(now)
                 changed += 1
         tm.commit()
         stats["interrupted"] += changed

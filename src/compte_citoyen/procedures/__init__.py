@@ -26,6 +26,12 @@ def create_folders(portal, registry) -> None:
     portal.ensure_folder(DRAFTS, DraftFolder)
 
 
+def build_request_queue(portal, registry) -> None:
+    """Build the staff's newest-first queue index and its counters for existing requests."""
+    create_folders(portal, registry)
+    portal[SUBMISSIONS].build_queue()
+
+
 def _build_registry(config) -> None:
     """Build the procedure registry at start-up: a duplicate code or a broken descriptor stops the start."""
     from .registry import get_registry
@@ -34,5 +40,6 @@ def _build_registry(config) -> None:
 
 def includeme(config):
     config.add_evolve_step("core:0020-procedures", create_folders)
+    config.add_evolve_step("core:0073-request-queue", build_request_queue)
     config.add_translation_dirs("compte_citoyen.procedures:locale/")
     config.action("compte_citoyen.procedures.registry", _build_registry, args=(config,), order=10)

@@ -7,7 +7,6 @@ A request of another service does not exist for an agent (404). Lists and search
 from __future__ import annotations
 
 import datetime
-import math
 import re
 from urllib.parse import quote
 
@@ -17,7 +16,9 @@ from pyramid.view import view_config
 
 from .. import security
 from ..backoffice.models import journal
+from ..forms import parse_date
 from ..i18n import _
+from ..indexes import Pager, page_number
 from .models import DOC_FILE, DOC_PAPER
 from .registry import ACCEPTED, REFUSED, STEPS, get_registry
 from .workflow import (
@@ -44,15 +45,15 @@ def can_see(request, submission) -> bool:
 
 
 def received_count(request) -> int:
-    """Requests at step 1 ("Reçue") in the staff member's services (for the dashboard)."""
+    """Requests at step 1 ("Reçue") in the staff member's services (for the dashboard), from counters."""
     services = visible_services(request)
-    keys = submissions(request.app_root).search(services=services, step=1)
-    return len(keys)
+    return submissions(request.app_root).queue_count(services=services, step=1)
 
 
 def _parse_date(value: str | None) -> datetime.date | None:
+    """A filter date as the date picker sends it, or typed JJ/MM/AAAA; None when empty or unreadable."""
     try:
-        return datetime.date.fromisoformat(value) if value else None
+        return parse_date(value) if value else None
     except ValueError:
         return None
 
@@ -101,21 +102,18 @@ def requests_queue(request):
         filters["date_from"] = _day_start(date_from)
     if date_to:
         filters["date_to"] = _day_start(date_to + datetime.timedelta(days=1)) - datetime.timedelta(microseconds=1)
-    keys = folder.search(**filters)
-    total = len(keys)
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    try:
-        page = min(max(1, int(params.get("page", 1))), pages)
-    except ValueError:
-        page = 1
-    ordered = keys.keys()
-    start = total - 1 - (page - 1) * PAGE_SIZE
-    rows = [folder.data[ordered[i][1]] for i in range(start, max(start - PAGE_SIZE, -1), -1)]
+    page = page_number(request)
+    rows, total, more = folder.queue_page(**filters, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    pager = Pager(page, PAGE_SIZE, total=total, has_next=more)
+    if total is not None and page > pager.pages:  # past the end: the last page
+        pager.clamp()
+        rows, total, more = folder.queue_page(**filters, offset=pager.offset, limit=PAGE_SIZE)
     query_args = {k: v for k, v in (("theme", theme_code), ("etape", step), ("q", query),
                                     ("du", params.get("du") or ""), ("au", params.get("au") or "")) if v}
+    pager.build(lambda n: request.route_url("bo_requests", _query={**query_args, "page": n}))
     return {
         "page_title": request.translate(_("Requests")),
-        "rows": rows, "total": total, "page": page, "pages": pages,
+        "rows": rows, "total": total, "page": pager.page, "pages": pager.pages, "pager": pager,
         "themes": sorted(themes.values(), key=lambda t: request.translate(t.title)),
         "steps": STEPS, "theme_code": theme_code, "step": step, "query": query,
         "date_from": params.get("du") or "", "date_to": params.get("au") or "", "errors": errors,

@@ -4,6 +4,11 @@
 transaction as the change (by household, service, step, date, normalised name, procedure): the pages and
 the back office read an index, never every request. Index entries are ``(created, number)`` tuples, so any
 index or intersection of indexes is already sorted by date.
+
+The staff's queue reads ``queue``, whose ascending order is newest first within a scope (every request, a
+step, a service, a service's step, a service's procedure, and that procedure's step), one page at a time;
+its counts come from a ``Length`` per scope changed in the same transaction as the request
+(``queue_page``). The evolve step ``core:0073-request-queue`` builds both for existing databases.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from persistent.list import PersistentList
 from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
+from ..indexes import Batch, change_count, merged_page, newest_first, read_count
 from ..resources import Folder
 from .registry import STEP_COUNT, STEP_RECEIVED, STEPS
 
@@ -182,8 +188,27 @@ def _bucket(tree: OOBTree, key) -> OOTreeSet:
     return bucket
 
 
+ALL_SCOPE = ("*",)
+
+
+def step_scopes(submission: Submission, step: int) -> list[tuple]:
+    """The queue scopes of a request that depend on its step: the step, its service's and its procedure's."""
+    service, procedure = submission.service or "", submission.procedure_code or ""
+    return [("t", step), ("s", service, step), ("p", service, procedure, step)]
+
+
+def queue_scopes(submission: Submission) -> list[tuple]:
+    """Every queue scope a request belongs to. Scopes of one kind are disjoint (a request has one service,
+    one procedure, one step), so a query's count is the sum of its scopes' counters."""
+    service, procedure = submission.service or "", submission.procedure_code or ""
+    return [ALL_SCOPE, ("s", service), ("p", service, procedure)] + step_scopes(submission, submission.step)
+
+
 class SubmissionFolder(Folder):
     """Every request under its number, with indexes kept in the same transaction as the change."""
+
+    queue = None         # OOTreeSet((scope, -created microseconds, number)), see queue_scopes
+    queue_counts = None  # OOBTree scope -> Length
 
     def __init__(self):
         super().__init__()
@@ -195,6 +220,8 @@ class SubmissionFolder(Folder):
         self.by_name = OOBTree()        # normalised name -> OOTreeSet((created, number))
         self.by_date = OOTreeSet()      # (created, number) of every request
         self.rate = OOBTree()           # (hour number, client address) -> Length, anonymous submissions
+        self.queue = OOTreeSet()
+        self.queue_counts = OOBTree()
 
     # --- writing ------------------------------------------------------------------------------------
 
@@ -211,7 +238,22 @@ class SubmissionFolder(Folder):
         _bucket(self.by_procedure, submission.procedure_code).add(key)
         self.by_date.add(key)
         self.index_names(submission, names)
+        self._enqueue(submission, queue_scopes(submission), 1)
         return submission
+
+    def _enqueue(self, submission: Submission, scopes: list[tuple], delta: int) -> None:
+        """Add (``delta`` 1) or remove (-1) the request's entries of ``queue`` for ``scopes``, with the counts."""
+        if self.queue is None:
+            return  # not evolved yet: core:0073-request-queue builds the queue and its counts
+        stamp = newest_first(submission.created)
+        for scope in scopes:
+            entry = (scope, stamp, submission.number)
+            if delta > 0:
+                if self.queue.add(entry):
+                    change_count(self.queue_counts, scope, 1)
+            elif entry in self.queue:
+                self.queue.remove(entry)
+                change_count(self.queue_counts, scope, -1)
 
     def index_names(self, submission: Submission, names: Iterable[str]) -> None:
         key = submission.key
@@ -230,6 +272,7 @@ class SubmissionFolder(Folder):
 
     def set_status(self, submission: Submission, status: str, step: int) -> None:
         key = submission.key
+        old_step = submission.step
         for tree, old in ((self.by_step, submission.step), (self.by_status, submission.status)):
             bucket = tree.get(old)
             if bucket is not None:
@@ -238,6 +281,9 @@ class SubmissionFolder(Folder):
         submission.step = step
         _bucket(self.by_step, step).add(key)
         _bucket(self.by_status, status).add(key)
+        if old_step != step:
+            self._enqueue(submission, step_scopes(submission, old_step), -1)
+            self._enqueue(submission, step_scopes(submission, step), 1)
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -256,7 +302,8 @@ class SubmissionFolder(Folder):
                date_from: datetime.datetime | None = None, date_to: datetime.datetime | None = None):
         """Index keys matching every filter, oldest first (``None`` filters are not applied).
 
-        Built from index intersections and a date slice; never reads the requests themselves.
+        Built from index intersections and a date slice; never reads the requests themselves, but the
+        intersections walk every key of the indexes involved: pages use ``queue_page`` / ``queue_count``.
         """
         result = None
 
@@ -295,6 +342,86 @@ class SubmissionFolder(Folder):
                 matches = union(matches, self.by_name[indexed])
             result = matches if result is None else intersection(result, matches)
         return result if result is not None else OOSet()
+
+    # --- the staff's queue: newest first, one page at a time --------------------------------------------
+
+    def _scopes(self, services: Iterable[str] | None, procedures: Iterable[str] | None,
+                step: int | None) -> list[tuple]:
+        """The disjoint queue scopes whose union answers the filters."""
+        tail = (step,) if step is not None else ()
+        if procedures is not None:
+            wanted = set(procedures)
+            allowed = set(services) if services is not None else None
+            # the (service, procedure) pairs ever filed: the counters' keys, a few per procedure
+            pairs = [scope[1:] for scope in self.queue_counts.keys(min=("p",), max=("p\x00",))
+                     if len(scope) == 3 and scope[2] in wanted and (allowed is None or scope[1] in allowed)]
+            return [("p",) + pair + tail for pair in pairs]
+        if services is not None:
+            return [("s", service) + tail for service in dict.fromkeys(services)]
+        return [("t", step)] if step is not None else [ALL_SCOPE]
+
+    def _scope_keys(self, scope: tuple, date_from: datetime.datetime | None,
+                    date_to: datetime.datetime | None):
+        low = (scope, newest_first(date_to)) if date_to is not None else (scope,)
+        high = (scope, newest_first(date_from), "\uffff") if date_from is not None else (scope, 1)
+        return self.queue.keys(min=low, max=high)
+
+    def queue_count(self, *, services: Iterable[str] | None = None, procedures: Iterable[str] | None = None,
+                    step: int | None = None) -> int:
+        """How many requests match, from the scopes' counters (no index is walked)."""
+        if self.queue is None:  # a database not evolved yet
+            return len(self.search(services=services, procedures=procedures, step=step))
+        return sum(read_count(self.queue_counts, scope) for scope in self._scopes(services, procedures, step))
+
+    def queue_page(self, *, services: Iterable[str] | None = None, procedures: Iterable[str] | None = None,
+                   step: int | None = None, name: str | None = None,
+                   date_from: datetime.datetime | None = None, date_to: datetime.datetime | None = None,
+                   offset: int = 0, limit: int = 30) -> tuple[list[Submission], int | None, bool]:
+        """One page of the requests matching the filters, newest first: ``(requests, total, more)``.
+
+        ``None`` filters are not applied. Without a name, the page merges the scopes' ranges of ``queue``
+        lazily: it reads ``offset + limit`` index keys and loads only the requests returned; the total comes
+        from the counters, or is None with a date range (``more`` then says whether a next page exists). With a
+        name, the candidates come from the name index (prefix search) and are checked against the scopes and
+        dates by key: the cost follows the name's matches, not the number of requests.
+        """
+        services = list(services) if services is not None else None
+        if self.queue is None:  # a database not evolved yet: the older index intersections
+            keys = list(reversed(list(self.search(services=services, procedures=procedures, step=step, name=name,
+                                                  date_from=date_from, date_to=date_to).keys())))
+            page = keys[offset:offset + limit]
+            return [self.data[number] for _c, number in page], len(keys), offset + limit < len(keys)
+        scopes = self._scopes(services, procedures, step)
+        if name:
+            low = newest_first(date_to) if date_to is not None else None
+            high = newest_first(date_from) if date_from is not None else None
+            found = []
+            for created, number in reversed(list(self.name_keys(name).keys())):
+                stamp = newest_first(created)
+                if (low is not None and stamp < low) or (high is not None and stamp > high):
+                    continue
+                if any((scope, stamp, number) in self.queue for scope in scopes):
+                    found.append(number)
+            page = found[offset:offset + limit]
+            return [self.data[number] for number in page], len(found), offset + limit < len(found)
+        if date_from is None and date_to is None:
+            total = sum(read_count(self.queue_counts, scope) for scope in scopes)
+            entries = merged_page([self._scope_keys(scope, None, None) for scope in scopes], offset, limit,
+                                  key=lambda entry: entry[1:])
+            return [self.data[number] for _s, _c, number in entries], total, offset + limit < total
+        entries = merged_page([self._scope_keys(scope, date_from, date_to) for scope in scopes], offset,
+                              limit + 1, key=lambda entry: entry[1:])
+        more = len(entries) > limit
+        return [self.data[number] for _s, _c, number in entries[:limit]], None, more
+
+    def build_queue(self) -> None:
+        """Build ``queue`` and its counters for requests filed before them (reads each request once)."""
+        self.queue = OOTreeSet()
+        self.queue_counts = OOBTree()
+        batch = Batch(self, size=2000)
+        for submission in self.data.values():
+            self._enqueue(submission, queue_scopes(submission), 1)
+            batch.tick()
 
     @staticmethod
     def _union(tree: OOBTree, codes: Iterable[str]) -> OOSet:

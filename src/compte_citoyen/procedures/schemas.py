@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 import colander
 import deform
 
-from ..authentication.schemas import DateType, DateWidget  # the native date field, JJ/MM/AAAA accepted too
+from ..forms import DateField, DateWidget  # the core's date field: native picker, JJ/MM/AAAA accepted too
 from ..i18n import _
 from .registry import ADULTS, ANY_MEMBER, CHILDREN, NO_MEMBER
 
@@ -105,7 +105,7 @@ def date(name: str, title, *, required: bool = True, description=None, default=c
         if value.year < 1850:
             raise colander.Invalid(node, _("Check the year of this date."))
     return colander.SchemaNode(
-        DateType(), name=name, title=title,
+        DateField(), name=name, title=title,
         description=description, default=default, widget=DateWidget(),
         validator=validate, missing_msg=REQUIRED, **({} if required else {"missing": None}))
 

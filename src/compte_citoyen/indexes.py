@@ -1,0 +1,209 @@
+"""Helpers for indexes of collections that grow with the city: newest-first keys, counters, pages.
+
+BTrees iterate in ascending order only, and reading a BTree range backwards (``reversed(list(...))``,
+``len(keys)`` then indexing from the end) walks every bucket of the range. So a listing shown newest first
+keeps its own index whose *ascending* order is newest first (a negated date or time stamp, an inverted
+string for ties) and reads it with ``itertools.islice``: the cost is O(log n + offset + limit) keys and only
+the objects returned are loaded. Counts come from ``BTrees.Length`` counters changed in the same transaction
+as the state change (they resolve concurrent increments without conflicts).
+"""
+from __future__ import annotations
+
+import datetime
+import heapq
+import math
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Callable, Iterable, Iterator
+
+from BTrees.Length import Length
+
+EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+_MICROSECOND = datetime.timedelta(microseconds=1)
+_TOP = 0x10FFFF  # greater than every inverted character: ends an inverted string
+
+
+def micros(when: datetime.datetime) -> int:
+    """Exact microseconds since the epoch (naive datetimes are taken as UTC), for integer index keys."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return (when - EPOCH) // _MICROSECOND
+
+
+def newest_first(when: datetime.datetime) -> int:
+    """An integer that sorts the most recent moment first."""
+    return -micros(when)
+
+
+def invert_text(text: str) -> str:
+    """A string whose ascending order is the descending order of ``text`` (``a`` < ``b`` ⇔ inv(a) > inv(b)).
+
+    Each character is mirrored and a terminator greater than any mirrored character closes the string, so a
+    prefix sorts after the longer strings it begins.
+    """
+    return "".join(chr(_TOP - 1 - ord(char)) for char in text) + chr(_TOP)
+
+
+def revert_text(inverted: str) -> str:
+    """The original of ``invert_text``."""
+    return "".join(chr(_TOP - 1 - ord(char)) for char in inverted[:-1])
+
+
+# --- counters -----------------------------------------------------------------------------------------
+
+def change_count(counts, key, delta: int) -> None:
+    """Add ``delta`` to the ``Length`` counter ``counts[key]`` (created on first use)."""
+    if not delta:
+        return
+    counter = counts.get(key)
+    if counter is None:
+        counter = counts[key] = Length()
+    counter.change(delta)
+
+
+def read_count(counts, key) -> int:
+    counter = counts.get(key) if counts is not None else None
+    return counter() if counter is not None else 0
+
+
+# --- reading a page of keys ---------------------------------------------------------------------------
+
+def page_of(keys: Iterable, offset: int = 0, limit: int | None = None) -> list:
+    """``limit`` keys from ``offset`` of a lazy ascending iteration (a BTree range): reads only those."""
+    stop = None if limit is None else offset + limit
+    return list(islice(keys, offset, stop))
+
+
+def merged_page(ranges: list[Iterable], offset: int = 0, limit: int | None = None,
+                key: Callable | None = None) -> list:
+    """A page of the ascending merge of several disjoint sorted ranges (each read lazily)."""
+    if len(ranges) == 1:
+        return page_of(ranges[0], offset, limit)
+    return page_of(heapq.merge(*ranges, key=key), offset, limit)
+
+
+def iter_down(tree, high=None) -> Iterator:
+    """Keys of an integer-keyed BTree or TreeSet from ``high`` (inclusive) down, lazily.
+
+    Each step asks ``maxKey`` for the next smaller key (one descent, a few cached nodes): only the buckets
+    holding the keys read are loaded, so the newest entries of an append-only log cost O(limit · log n).
+    """
+    try:
+        current = tree.maxKey(high) if high is not None else tree.maxKey()
+    except ValueError:
+        return
+    while True:
+        yield current
+        try:
+            current = tree.maxKey(current - 1)
+        except ValueError:
+            return
+
+
+class Batch:
+    """Keep memory flat while an evolve step writes a large index in one transaction.
+
+    Every ``size`` calls to ``tick``, an optimistic savepoint writes the changes to the connection's temporary
+    storage and the object cache sheds what it holds (changed objects included, now saved in the savepoint).
+    """
+
+    def __init__(self, obj, size: int = 5000):
+        self.jar = getattr(obj, "_p_jar", None)
+        self.size = size
+        self.done = 0
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.jar is not None and self.done % self.size == 0:
+            self.jar.transaction_manager.savepoint(True)
+            self.jar.cacheGC()
+
+
+# --- pagination of back-office lists ------------------------------------------------------------------
+
+MAX_PAGE = 100_000
+
+
+def page_number(request, name: str = "page") -> int:
+    """The page asked in ``?page=`` (1 when absent or not a positive number)."""
+    try:
+        value = int(request.params.get(name, 1))
+    except (TypeError, ValueError):
+        return 1
+    return min(max(value, 1), MAX_PAGE)
+
+
+@dataclass
+class PageLink:
+    number: int | None      # None: a gap ("…")
+    url: str = ""
+    current: bool = False
+
+
+@dataclass
+class Pager:
+    """Where a list page stands: its number, size and, when a counter gives it, the total.
+
+    ``total`` is None when nothing counts the list (a date range, a journal target): the page then reads one
+    row more than it shows to know whether a next page exists.
+    """
+
+    page: int
+    size: int
+    total: int | None = None
+    has_next: bool = False
+    url_for: Callable[[int], str] | None = None
+    links: list[PageLink] = field(default_factory=list)
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.size
+
+    @property
+    def pages(self) -> int | None:
+        if self.total is None:
+            return None
+        return max(1, math.ceil(self.total / self.size))
+
+    @property
+    def prev_url(self) -> str | None:
+        return self.url_for(self.page - 1) if self.page > 1 and self.url_for else None
+
+    @property
+    def next_url(self) -> str | None:
+        return self.url_for(self.page + 1) if self.has_next and self.url_for else None
+
+    @property
+    def shown(self) -> bool:
+        return bool(self.prev_url or self.next_url)
+
+    def clamp(self) -> "Pager":
+        """With a known total, a page past the end shows the last one."""
+        if self.pages is not None:
+            self.page = min(self.page, self.pages)
+            self.has_next = self.page < self.pages
+        return self
+
+    def fill(self, rows: list) -> list:
+        """Rows read with ``size + 1`` (unknown total): keep ``size`` and note whether more exist."""
+        if self.total is None:
+            self.has_next = len(rows) > self.size
+        return rows[:self.size]
+
+    def build(self, url_for: Callable[[int], str], around: int = 2) -> "Pager":
+        """The links to show: first, last and a few pages around the current one (when the total is known)."""
+        self.url_for = url_for
+        numbers = []
+        if self.pages is not None:
+            wanted = {1, self.pages} | set(range(max(1, self.page - around), min(self.pages, self.page + around) + 1))
+            numbers = sorted(wanted)
+        elif self.page > 1 or self.has_next:
+            numbers = [self.page]
+        self.links = []
+        previous = None
+        for number in numbers:
+            if previous is not None and number > previous + 1:
+                self.links.append(PageLink(None))
+            self.links.append(PageLink(number, url_for(number), number == self.page))
+            previous = number
+        return self
