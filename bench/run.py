@@ -163,7 +163,9 @@ def ensure_database(households: int, regenerate: bool) -> dict:
     marker = base / "generated.json"
     if marker.exists() and not regenerate and (var / "Data.fs").exists():
         info = json.loads(marker.read_text())
-        log(f"reusing the database of {households} households generated on {info['date']}")
+        log(f"reusing the database of {households} households generated on {info['date']}; evolving it")
+        ini = write_ini(base / "generate.ini", app_settings(var, filestorage_uri(var)))
+        subprocess.run([str(BIN / "compte-citoyen"), str(ini), "evolve"], check=True, capture_output=True)
         return info
     if base.exists():
         import shutil
