@@ -34,6 +34,7 @@ ROUTES = [
     ("member_remove", "/mon-compte/membres/{member_id}/retirer"),
     ("member_add", "/mon-compte/ajouter/{kind}"),
     ("preferences", "/mon-compte/communication"),
+    ("household_address", "/mon-compte/adresse"),
     ("my_data", "/mon-compte/mes-donnees.json"),
     ("close_account", "/mon-compte/cloture"),
     # procedures (procedures package)

@@ -57,7 +57,7 @@ def test_every_citizen_page_reachable_from_accueil(browser_page, live_server):
     testing.browser_citizen_login(browser_page, "demo", "demo-compte-citoyen")
     visited = crawl(browser_page, "/accueil")
     for expected in ("/accueil", "/services", "/demandes", "/comptes", "/mon-compte", "/panier",
-                     "/mon-compte/mot-de-passe", "/mon-compte/communication", "/aide"):
+                     "/mon-compte/mot-de-passe", "/mon-compte/communication", "/mon-compte/adresse", "/aide"):
         assert expected in visited, (expected, visited)
     assert any(p.startswith("/services/") for p in visited)
     assert any(p.startswith("/mon-compte/membres/") for p in visited)

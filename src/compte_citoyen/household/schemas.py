@@ -1,17 +1,19 @@
-"""Colander schemas of the household forms: members (adult / child) and the communication preference."""
+"""Colander schemas of the household forms: members (adult / child), the communication preference and the
+household's postal address."""
 from __future__ import annotations
 
 import colander
 import deform
 
 # one reading of French phone numbers; the core's one date field
-from ..authentication.schemas import normalise_phone
+from ..authentication.schemas import POSTCODE_RE, normalise_phone
 from ..forms import DateField, DateWidget, birth_date_validator
 from ..i18n import _
 from .models import ADULT, COMMUNICATION_CHOICES, EMAIL, PHONE, SMS
 
 NAME_MAX = 100
 TEXT_MAX = 1000
+ADDRESS_MAX = 300  # same limit as the address typed when the account was created
 
 SEX_CHOICES = (("F", _("Female")), ("M", _("Male")))
 CIVILITY_CHOICES = (("Mme", _("Mrs")), ("M.", _("Mr")))
@@ -180,5 +182,36 @@ def preferences_schema() -> colander.SchemaNode:
     return schema
 
 
-__all__ = ["member_schema", "preferences_schema", "MEMBER_FIELDS", "RELATION_LABELS", "COMMUNICATION_LABELS",
+def _address_node(name: str, title, missing_msg, max_len: int | None, validator=None, preparer=None,
+                  **widget_kw):
+    if validator is None:
+        validator = colander.Length(max=max_len, max_err=_("At most ${max} characters."))
+    return colander.SchemaNode(
+        colander.String(), name=name, title=title, missing_msg=missing_msg, validator=validator,
+        preparer=preparer or (lambda v: " ".join(v.split()) if isinstance(v, str) else v),
+        widget=deform.widget.TextInputWidget(**widget_kw))
+
+
+def address_schema() -> colander.SchemaNode:
+    """The household's postal address: what procedures pre-fill (bulky items, school...) and invoices show.
+
+    The postcode is French (5 digits, spaces typed inside it are dropped: "75 001" is read as 75001)."""
+    schema = colander.SchemaNode(colander.Mapping(), name="address")
+    schema.add(_address_node("address", _("Address (number and street)"), _("Enter the number and the street."),
+                             ADDRESS_MAX, autocomplete="address-line1"))
+    schema.add(_address_node("postcode", _("Postcode"), _("Enter the postcode."), None,
+                             validator=colander.Regex(POSTCODE_RE, _("A French postcode has 5 digits, "
+                                                                     "for example 75001.")),
+                             preparer=lambda v: "".join(v.split()) if isinstance(v, str) else v,
+                             autocomplete="postal-code", inputmode="numeric"))
+    schema.add(_address_node("city", _("Municipality"), _("Enter the municipality."), NAME_MAX,
+                             autocomplete="address-level2"))
+    return schema
+
+
+ADDRESS_FIELDS = ("address", "postcode", "city")
+
+
+__all__ = ["member_schema", "preferences_schema", "address_schema", "ADDRESS_FIELDS", "MEMBER_FIELDS",
+           "RELATION_LABELS", "COMMUNICATION_LABELS",
            "SEX_CHOICES", "CIVILITY_CHOICES", "format_phone"]

@@ -25,8 +25,8 @@ from ..security import CITIZEN_KIND
 from . import workdays
 from .models import ADULT, CHILD, Member, new_id
 from .schemas import (
-    CIVILITY_CHOICES, COMMUNICATION_LABELS, MEMBER_FIELDS, RELATION_LABELS, SEX_CHOICES, format_phone,
-    member_schema, preferences_schema,
+    ADDRESS_FIELDS, CIVILITY_CHOICES, COMMUNICATION_LABELS, MEMBER_FIELDS, RELATION_LABELS, SEX_CHOICES,
+    address_schema, format_phone, member_schema, preferences_schema,
 )
 
 KIND_SLUGS = {"adulte": ADULT, "enfant": CHILD}
@@ -248,6 +248,7 @@ def account_page(request, selected: Member | None = None) -> dict:
         "is_holder": selected is not None and selected.id == household.holder_id,
         "gate": gate_message(request, account),
         "communication_label": request.translate(COMMUNICATION_LABELS.get(household.communication, "")),
+        "address": format_address(household),
         "format_day": lambda d: format_day(request, d),
     }
 
@@ -406,16 +407,16 @@ def member_remove(request):
     return {"page_title": request.translate(title), "member": member, "holder": False}
 
 
-@view_config(route_name="preferences", renderer="templates/preferences.pt")
-class Preferences(FormView):
-    formid = "preferences-form"
+class HouseholdForm(FormView):
+    """A form on the logged-in citizen's household itself (never an id from the client), behind the
+    validation gate, with "Enregistrer" / "Annuler" back to "Modifier mon compte"."""
+
+    title = None  # message id of the page title
 
     def __init__(self, context, request):
         super().__init__(context, request)
         self.account = current_account(request)
         self.household = current_household(request)
-
-    schema_factory = staticmethod(preferences_schema)
 
     @property
     def buttons(self):
@@ -423,21 +424,27 @@ class Preferences(FormView):
                 deform.Button("cancel", self.request.translate(_("Cancel")), type="link",
                               value=self.request.route_url("my_account")))
 
+    def __call__(self):
+        if not self.account.validated:
+            return refuse_modification(self.request, self.account, self.title)
+        result = super().__call__()
+        if isinstance(result, dict):
+            result["page_title"] = self.request.translate(self.title)
+        return result
+
+
+@view_config(route_name="preferences", renderer="templates/preferences.pt")
+class Preferences(HouseholdForm):
+    formid = "preferences-form"
+    title = _("Means of communication")
+    schema_factory = staticmethod(preferences_schema)
+
     def appstruct(self) -> dict:
         holder = self.household.holder
         values = {"communication": self.household.communication}
         if holder is not None and holder.mobile:
             values["mobile"] = holder.mobile
         return values
-
-    def __call__(self):
-        title = _("Means of communication")
-        if not self.account.validated:
-            return refuse_modification(self.request, self.account, title)
-        result = super().__call__()
-        if isinstance(result, dict):
-            result["page_title"] = self.request.translate(title)
-        return result
 
     def save_success(self, appstruct):
         household = self.household
@@ -451,6 +458,40 @@ class Preferences(FormView):
         what = self.request.translate(_("your means of communication is now: ${label}", mapping={"label": label}))
         acknowledge(self.request, household, what)
         self.request.session.flash(self.request.translate(_("Your means of communication has been saved.")))
+        return HTTPFound(self.request.route_url("my_account"))
+
+
+def format_address(household) -> str:
+    """The postal address on one line, as "Accueil" shows it (empty when none is recorded)."""
+    town = f"{household.postcode} {household.city}".strip()
+    return ", ".join(part for part in (household.address, town) if part)
+
+
+@view_config(route_name="household_address", renderer="templates/address.pt")
+class HouseholdAddress(HouseholdForm):
+    """"Modifier l'adresse du foyer": the address procedures pre-fill and invoices show."""
+
+    formid = "address-form"
+    title = _("Address of the household")
+    schema_factory = staticmethod(address_schema)
+
+    def appstruct(self) -> dict:
+        return {name: getattr(self.household, name) for name in ADDRESS_FIELDS if getattr(self.household, name)}
+
+    def save_success(self, appstruct):
+        household = self.household
+        changed = [name for name in ADDRESS_FIELDS if appstruct[name] != getattr(household, name)]
+        if not changed:
+            self.request.session.flash(self.request.translate(_("The address of your household is unchanged.")))
+            return HTTPFound(self.request.route_url("my_account"))
+        # households are indexed by family name only: no address index to keep in step
+        for name in changed:
+            setattr(household, name, appstruct[name])
+        journal(self.request, "address-changed", f"household:{household.id}", " ".join(changed))
+        what = self.request.translate(_("the address of your household is now: ${address}",
+                                        mapping={"address": format_address(household)}))
+        acknowledge(self.request, household, what)
+        self.request.session.flash(self.request.translate(_("The address of your household has been saved.")))
         return HTTPFound(self.request.route_url("my_account"))
 
 
