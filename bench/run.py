@@ -120,7 +120,7 @@ def cookie_header(cookies: dict) -> str:
 def app_settings(var: Path, uri: str) -> dict:
     return {
         "zodbconn.uri": uri,
-        "retry.attempts": "5",
+        "retry.attempts": "8",  # as production.ini
         "compte_citoyen.secret": SECRET,
         "compte_citoyen.production": "false",
         "compte_citoyen.city_name": "Ville de Clairval",

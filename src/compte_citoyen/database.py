@@ -6,6 +6,8 @@ never inside a request (the root factory only reads).
 from __future__ import annotations
 
 import logging
+import random
+import time
 
 import transaction
 from pyramid.httpexceptions import HTTPServiceUnavailable
@@ -28,6 +30,19 @@ def get_app_root(request) -> Portal:
     if root is None:
         raise DatabaseNotInitialised()
     return root
+
+
+def backoff_before_retry(event) -> None:
+    """Wait a random, growing delay before pyramid_retry replays a request that hit a ConflictError.
+
+    Transactions that conflicted were running at the same moment on the same objects (the newest buckets of an
+    index, say); replayed at once they collide again. Spreading the replays (up to 10 ms, 20, 40... capped at
+    ``compte_citoyen.retry.max_delay_ms``) lets them commit one after the other.
+    """
+    settings = event.request.registry.settings
+    cap = int(settings.get("compte_citoyen.retry.max_delay_ms", 400)) / 1000
+    attempt = event.environ.get("retry.attempt", 0)
+    time.sleep(random.uniform(0, min(cap, 0.01 * 2 ** attempt)))
 
 
 def root_factory(request) -> Portal:
@@ -67,13 +82,14 @@ def includeme(config):
     settings = config.get_settings()
     settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
     settings.setdefault("tm.commit_veto", "pyramid_tm.default_commit_veto")
-    settings.setdefault("retry.attempts", "3")
+    settings.setdefault("retry.attempts", "5")
     settings.setdefault("zodbconn.uri", "memory://")
     config.include("pyramid_retry")
     config.include("pyramid_tm")
     config.include("pyramid_zodbconn")
     config.add_request_method(get_app_root, "app_root", reify=True)
     config.set_root_factory(root_factory)
+    config.add_subscriber(backoff_before_retry, "pyramid_retry.IBeforeRetry")
 
 
 def bootstrap(config):

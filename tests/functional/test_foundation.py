@@ -128,3 +128,17 @@ def test_native_date_widget_round_trip(app):
         assert form.validate(controls) == {"day": datetime.date(2027, 1, 5)}
     finally:
         env["closer"]()
+
+
+def test_conflicting_requests_are_replayed_after_a_growing_random_delay(monkeypatch):
+    from types import SimpleNamespace
+
+    from compte_citoyen import database
+    delays = []
+    monkeypatch.setattr(database.time, "sleep", delays.append)
+    monkeypatch.setattr(database.random, "uniform", lambda low, high: high)
+    registry = SimpleNamespace(settings={"compte_citoyen.retry.max_delay_ms": "50"})
+    for attempt in range(5):
+        event = SimpleNamespace(request=SimpleNamespace(registry=registry), environ={"retry.attempt": attempt})
+        database.backoff_before_retry(event)
+    assert delays == [0.01, 0.02, 0.04, 0.05, 0.05]
