@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime
 
-from BTrees.OOBTree import OOBTree, OOTreeSet
+from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from persistent.mapping import PersistentMapping
 
-from ..indexes import change_count, read_count
+from ..indexes import (Batch, OLD_LEAF_SIZE, TimeIndex, change_count, convert_time_index, convert_time_indexes,
+                       read_count)
 from ..resources import Folder
+from ..security import utcnow
 
 QUEUED = "queued"
 SENDING = "sending"
@@ -41,9 +43,6 @@ PHONE_CHANNEL = "phone"
 #: what the bodies of a sensitive message become after delivery (stored data, shown to staff as is)
 ERASED_CONTENT = "[contenu effacé après envoi]"
 
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def order_key(when: datetime.datetime, message_id: str) -> tuple:
@@ -134,15 +133,15 @@ class Outbox(Folder):
     ``state_counts`` holds a ``Length`` per state, changed with the state (``count`` walks no index).
     """
 
-    by_state = None      # state -> OOTreeSet(order_key); class default for outboxes created before it
-    by_created = None    # OOTreeSet(order_key) of every message
-    by_request = None    # request number -> OOTreeSet((created, id))
+    by_state = None      # state -> TimeIndex(order_key); class default for outboxes created before it
+    by_created = None    # TimeIndex(order_key) of every message
+    by_request = None    # request number -> TimeIndex((created, id))
     state_counts = None  # state -> Length (evolve step core:0072-outbox-state-counts for older outboxes)
 
     def __init__(self):
         super().__init__()
-        self.due = OOTreeSet()          # (due_at, id) of messages still queued
-        self.by_household = OOBTree()   # household_id -> OOTreeSet((created, id))
+        self.due = TimeIndex()          # (due_at, id) of messages still queued
+        self.by_household = OOBTree()   # household_id -> TimeIndex((created, id))
         self.event_keys = OOBTree()     # event_key -> message id
         self.ensure_indexes()
 
@@ -151,7 +150,7 @@ class Outbox(Folder):
         if self.by_state is not None:
             return False
         self.by_state = OOBTree()
-        self.by_created = OOTreeSet()
+        self.by_created = TimeIndex()
         self.by_request = OOBTree()
         self.state_counts = OOBTree()  # counted as the messages are indexed again
         return True
@@ -165,6 +164,16 @@ class Outbox(Folder):
             change_count(self.state_counts, state, len(bucket))
         return True
 
+    def use_time_indexes(self) -> None:
+        """Convert the hot time-ordered sets of an older outbox to ``TimeIndex`` (large leaves: a submission's
+        messages seldom split the leaf concurrent submissions write to), keeping every key. Per-household and
+        per-request sets are small and not shared by concurrent requests: kept."""
+        batch = Batch(self, size=1)  # ticked once per chunk of copied keys
+        self.due = convert_time_index(self.due, batch)
+        self.by_created = convert_time_index(self.by_created, batch)
+        if self.by_state is not None:
+            convert_time_indexes(self.by_state, batch, min_keys=OLD_LEAF_SIZE)
+
     def _count(self, state: str, delta: int) -> None:
         if self.state_counts is not None:
             change_count(self.state_counts, state, delta)
@@ -173,7 +182,7 @@ class Outbox(Folder):
     def _bucket(tree, key):
         bucket = tree.get(key)
         if bucket is None:
-            bucket = tree[key] = OOTreeSet()
+            bucket = tree[key] = TimeIndex()
         return bucket
 
     def index(self, message: Message) -> None:

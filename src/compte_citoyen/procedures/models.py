@@ -9,6 +9,9 @@ The staff's queue reads ``queue``, whose ascending order is newest first within 
 step, a service, a service's step, a service's procedure, and that procedure's step), one page at a time;
 its counts come from a ``Length`` per scope changed in the same transaction as the request
 (``queue_page``). The evolve step ``core:0073-request-queue`` builds both for existing databases.
+
+The time-ordered sets are ``TimeIndex`` (large leaves: concurrent submissions seldom split the leaf they all
+write to); ``core:0075-large-index-buckets`` converts the sets of older databases (``use_time_indexes``).
 """
 from __future__ import annotations
 
@@ -22,8 +25,10 @@ from persistent.list import PersistentList
 from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
-from ..indexes import Batch, change_count, merged_page, newest_first, read_count
+from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, merged_page,
+                       newest_first, OLD_LEAF_SIZE, read_count)
 from ..resources import Folder
+from ..security import utcnow
 from .registry import STEP_COUNT, STEP_RECEIVED, STEPS
 
 SUBMISSIONS = "submissions"
@@ -41,9 +46,6 @@ EV_MESSAGE = "message"
 EV_DOCUMENTS_ASKED = "documents_asked"
 EV_PAPER_RECEIVED = "paper_received"
 
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def normalise_name(text: str) -> str:
@@ -181,10 +183,11 @@ def translate_text(message) -> str:
     return request.translate(message)
 
 
-def _bucket(tree: OOBTree, key) -> OOTreeSet:
+def _bucket(tree: OOBTree, key, factory=TimeIndex) -> OOTreeSet:
+    """The set of ``tree[key]``, created (a ``TimeIndex`` by default) on first use."""
     bucket = tree.get(key)
     if bucket is None:
-        bucket = tree[key] = OOTreeSet()
+        bucket = tree[key] = factory()
     return bucket
 
 
@@ -212,15 +215,15 @@ class SubmissionFolder(Folder):
 
     def __init__(self):
         super().__init__()
-        self.by_household = OOBTree()   # household id -> OOTreeSet((created, number))
-        self.by_service = OOBTree()     # service code -> OOTreeSet((created, number))
-        self.by_step = OOBTree()        # step (1-4) -> OOTreeSet((created, number))
-        self.by_status = OOBTree()      # status code -> OOTreeSet((created, number))
-        self.by_procedure = OOBTree()   # procedure code -> OOTreeSet((created, number))
-        self.by_name = OOBTree()        # normalised name -> OOTreeSet((created, number))
-        self.by_date = OOTreeSet()      # (created, number) of every request
+        self.by_household = OOBTree()   # household id -> TimeIndex((created, number))
+        self.by_service = OOBTree()     # service code -> TimeIndex((created, number))
+        self.by_step = OOBTree()        # step (1-4) -> TimeIndex((created, number))
+        self.by_status = OOBTree()      # status code -> TimeIndex((created, number))
+        self.by_procedure = OOBTree()   # procedure code -> TimeIndex((created, number))
+        self.by_name = OOBTree()        # normalised name -> TimeIndex((created, number))
+        self.by_date = TimeIndex()      # (created, number) of every request
         self.rate = OOBTree()           # (hour number, client address) -> Length, anonymous submissions
-        self.queue = OOTreeSet()
+        self.queue = TimeIndex()
         self.queue_counts = OOBTree()
 
     # --- writing ------------------------------------------------------------------------------------
@@ -416,12 +419,23 @@ class SubmissionFolder(Folder):
 
     def build_queue(self) -> None:
         """Build ``queue`` and its counters for requests filed before them (reads each request once)."""
-        self.queue = OOTreeSet()
+        self.queue = TimeIndex()
         self.queue_counts = OOBTree()
         batch = Batch(self, size=2000)
         for submission in self.data.values():
             self._enqueue(submission, queue_scopes(submission), 1)
             batch.tick()
+
+    def use_time_indexes(self) -> None:
+        """Convert the hot time-ordered sets of an older folder to ``TimeIndex``, keeping every key.
+
+        Per-key sets no larger than an old leaf (a household's requests, a rare name) never split and are kept.
+        """
+        batch = Batch(self, size=1)  # ticked once per chunk of copied keys
+        self.by_date = convert_time_index(self.by_date, batch)
+        self.queue = convert_time_index(self.queue, batch)
+        for tree in (self.by_service, self.by_step, self.by_status, self.by_procedure, self.by_name):
+            convert_time_indexes(tree, batch, min_keys=OLD_LEAF_SIZE)
 
     @staticmethod
     def _union(tree: OOBTree, codes: Iterable[str]) -> OOSet:
@@ -492,7 +506,7 @@ class DraftFolder(Folder):
 
     def add_draft(self, draft: Draft) -> Draft:
         self.add(draft.id, draft)
-        _bucket(self.by_owner, draft.owner).add(draft.id)
+        _bucket(self.by_owner, draft.owner, OOTreeSet).add(draft.id)
         self.expiry.add((draft.expires, draft.id))
         return draft
 

@@ -1,0 +1,135 @@
+"""Time-ordered index sets have large leaves (fewer splits, so fewer unresolvable write conflicts), and the
+evolve steps convert the sets of older databases keeping every key."""
+import datetime
+
+from BTrees.OOBTree import OOBTree, OOTreeSet, intersection
+from ZODB import DB
+from ZODB.MappingStorage import MappingStorage
+
+from compte_citoyen.database import ROOT_KEY
+from compte_citoyen.indexes import TimeIndex
+from compte_citoyen.notification import use_large_outbox_buckets
+from compte_citoyen.notification.models import Message, Outbox
+from compte_citoyen.procedures import use_large_index_buckets
+from compte_citoyen.procedures.models import SUBMISSIONS, Submission, SubmissionFolder
+from compte_citoyen.resources import Portal
+
+BASE = datetime.datetime(2026, 1, 5, 8, 0, tzinfo=datetime.timezone.utc)
+
+
+def leaf_sizes(tree_set) -> list[int]:
+    sizes, bucket = [], tree_set._firstbucket
+    while bucket is not None:
+        sizes.append(len(bucket))
+        bucket = bucket._next
+    return sizes
+
+
+def time_keys(count: int) -> list[tuple]:
+    return [(BASE + datetime.timedelta(seconds=i), f"D-2026-{i:06d}") for i in range(count)]
+
+
+def test_time_index_keeps_more_keys_per_leaf():
+    old, new = OOTreeSet(), TimeIndex()
+    for key in time_keys(1000):  # appended in time order, as submissions are
+        old.add(key)
+        new.add(key)
+    assert max(leaf_sizes(old)) <= 30
+    assert len(leaf_sizes(old)) > 60
+    assert max(leaf_sizes(new)) > 30
+    assert len(leaf_sizes(new)) <= 8  # 1000 keys in leaves of 125..250
+    assert list(new.keys()) == list(old.keys())
+    # same set operations as before (the search intersects old and new sets alike)
+    assert list(intersection(new, old).keys()) == list(old.keys())
+
+
+def make_old_portal(conn, requests: int = 700, messages: int = 400) -> Portal:
+    """A portal whose indexes are plain OOTreeSets, as in a database created before core:0075."""
+    portal = conn.root()[ROOT_KEY] = Portal()
+    folder = portal.ensure_folder(SUBMISSIONS, SubmissionFolder)
+    folder.by_date, folder.queue = OOTreeSet(), OOTreeSet()
+    for i in range(requests):
+        submission = Submission(f"D-2026-{i:06d}", "etat-civil", "Acte", "famille", "etat-civil" if i % 3 else "ccas",
+                                "received", 1 + i % 4, created=BASE + datetime.timedelta(minutes=i))
+        submission.household_id = f"h{i % 50}"
+        for tree, key in ((folder.by_service, submission.service), (folder.by_step, submission.step),
+                          (folder.by_status, submission.status), (folder.by_procedure, submission.procedure_code),
+                          (folder.by_household, submission.household_id)):
+            if key not in tree:
+                tree[key] = OOTreeSet()  # what the old _bucket created
+        folder.by_name["martin"] = folder.by_name.get("martin") or OOTreeSet()
+        folder.by_name["rare"] = folder.by_name.get("rare") or OOTreeSet()
+        folder.add_submission(submission, names=["Martin"] if i % 2 else [])
+    folder.by_name["rare"].add(folder.by_date.minKey())
+    outbox = portal.ensure_folder("outbox", Outbox)
+    outbox.due, outbox.by_created = OOTreeSet(), OOTreeSet()
+    outbox.by_state["queued"] = OOTreeSet()
+    for i in range(messages):
+        message = Message(id=f"m{i:05d}", event_key=f"e{i}", kind="acknowledgement", channel="email",
+                          subject="Accusé", text="Reçu", email="a@example.org", household_id=f"h{i % 50}",
+                          created=BASE + datetime.timedelta(minutes=i))
+        outbox.add(message.id, message)
+        outbox.index(message)
+    return portal
+
+
+def snapshot(portal) -> dict:
+    folder, outbox = portal[SUBMISSIONS], portal["outbox"]
+    out = {"by_date": list(folder.by_date.keys()), "queue": list(folder.queue.keys()),
+           "due": list(outbox.due.keys()), "by_created": list(outbox.by_created.keys())}
+    for name in ("by_service", "by_step", "by_status", "by_procedure", "by_name", "by_household"):
+        for key, value in getattr(folder, name).items():
+            out[(name, key)] = list(value.keys())
+    for key, value in outbox.by_state.items():
+        out[("by_state", key)] = list(value.keys())
+    return out
+
+
+def test_evolve_steps_convert_old_sets_keeping_every_key():
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn)
+            assert type(portal[SUBMISSIONS].by_service["ccas"]) is OOTreeSet
+            before = snapshot(portal)
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY]
+            use_large_index_buckets(portal, None)
+            use_large_outbox_buckets(portal, None)
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY]
+            folder, outbox = portal[SUBMISSIONS], portal["outbox"]
+            assert snapshot(portal) == before  # every key kept, same order
+            for index in [folder.by_date, folder.queue, outbox.due, outbox.by_created, folder.by_name["martin"],
+                          outbox.by_state["queued"]] + [value for name in
+                                                         ("by_service", "by_step", "by_status", "by_procedure")
+                                                         for value in getattr(folder, name).values()]:
+                assert type(index) is TimeIndex
+            assert max(leaf_sizes(folder.queue)) > 30
+            # small per-key sets never split: kept as they were
+            assert type(folder.by_name["rare"]) is OOTreeSet
+            assert type(folder.by_household["h1"]) is OOTreeSet
+            # readers and writers work on the converted folder; new per-key sets are TimeIndex
+            keys = folder.search(services=["ccas"], step=1)
+            assert keys and all(folder.data[number].service == "ccas" for _c, number in keys)
+            new = Submission("D-2026-999999", "etat-civil", "Acte", "famille", "urbanisme", "received", 1,
+                             created=BASE + datetime.timedelta(days=30))
+            new.household_id = "h-new"
+            folder.add_submission(new, names=["Zoé"])
+            assert type(folder.by_service["urbanisme"]) is TimeIndex
+            assert type(folder.by_household["h-new"]) is TimeIndex
+            page, total, _more = folder.queue_page(limit=5)
+            assert page[0].number == "D-2026-999999" and total == 701
+            # a second run changes nothing
+            use_large_index_buckets(portal, None)
+            use_large_outbox_buckets(portal, None)
+            assert len(folder.by_date) == 701
+    finally:
+        db.close()
+
+
+def test_new_folders_use_time_indexes():
+    folder, outbox = SubmissionFolder(), Outbox()
+    assert type(folder.by_date) is TimeIndex and type(folder.queue) is TimeIndex
+    assert type(outbox.due) is TimeIndex and type(outbox.by_created) is TimeIndex
+    assert isinstance(folder.by_service, OOBTree)
