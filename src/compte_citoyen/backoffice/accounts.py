@@ -13,6 +13,7 @@ from pyramid.httpexceptions import HTTPFound, HTTPNotFound
 from pyramid.view import view_config
 
 from .. import security
+from ..security import utcnow
 from ..authentication.models import CLOSED, PENDING, REFUSED, VALIDATED
 from ..household import workdays
 from ..household.schemas import COMMUNICATION_LABELS, RELATION_LABELS, format_phone
@@ -28,9 +29,6 @@ REF_MAX = 64
 FALLBACK_REGIES = (("ville", _("City (Ville)")), ("ccas", _("CCAS")))
 _REF_RE = re.compile(r"^[\w.\-/ ]*$")
 
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def regie_choices(request) -> list[tuple[str, str]]:

@@ -24,6 +24,7 @@ from persistent.mapping import PersistentMapping
 
 from ..indexes import (Batch, change_count, invert_text, newest_first, page_of, read_count, revert_text)
 from ..resources import Folder
+from ..security import utcnow
 
 # invoice states
 UNPAID = "unpaid"
@@ -57,9 +58,6 @@ CONTRADICTION = "contradiction"
 NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 MAX_BANK_DATA = 60  # fields kept from a provider's answer (audit), each value cut to 500 characters
 
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def new_id() -> str:

@@ -21,7 +21,7 @@ from pyramid.view import view_config
 from ..backoffice.models import journal
 from ..forms import FormView
 from ..i18n import _
-from ..security import CITIZEN_KIND
+from ..security import CITIZEN_KIND, utcnow
 from . import workdays
 from .models import ADULT, CHILD, Member, new_id
 from .schemas import (
@@ -34,9 +34,6 @@ REQUESTS_ON_HOME = 10
 MESSAGES_ON_HOME = 5
 EXPORT_LIMIT = 10_000
 
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 # --- the citizen, the household, the member -------------------------------------------------------------

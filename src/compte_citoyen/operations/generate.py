@@ -15,6 +15,8 @@ import logging
 import random
 from typing import Callable
 
+from ..security import utcnow
+
 log = logging.getLogger(__name__)
 
 FAMILY_NAMES = """Martin Bernard Thomas Petit Robert Richard Durand Dubois Moreau Laurent Simon Michel Lefebvre Leroy
@@ -63,9 +65,6 @@ INVOICE_LABELS = {
 #: how requests are spread over the 4 steps (received, being processed, decision taken, completed)
 STEP_WEIGHTS = (15, 25, 20, 40)
 
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class Generator:
