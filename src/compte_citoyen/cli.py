@@ -30,6 +30,8 @@ COMMAND_MODULES = [
 
 #: Commands that need no application (no ini file, no database): ``compte-citoyen new-plugin NAME`` works.
 NO_APP_COMMANDS = {"new-plugin"}
+#: Commands that read the ini themselves instead of loading the application (they run beside a server).
+OWN_STORAGE_COMMANDS = {"staff-code"}
 
 
 def command(name: str, help: str, arguments: Callable | None = None):  # noqa: A002
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     func = COMMANDS[args.command][0]
-    if args.command in NO_APP_COMMANDS:
+    if args.command in NO_APP_COMMANDS | OWN_STORAGE_COMMANDS:
         try:
             return func(None, args) or 0
         except CommandError as exc:

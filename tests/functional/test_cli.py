@@ -86,3 +86,22 @@ def test_staff_code_prints_the_current_totp_code_in_development(ini, capsys, mon
     assert run(ini, "staff-code", "agent2") == 0
     assert capsys.readouterr().out.strip() == pyotp.TOTP(secret).now()
     assert run(ini, "staff-code", "nobody") == 2
+
+
+def test_staff_code_works_while_the_server_holds_the_database(ini, capsys, monkeypatch, tmp_path):
+    """`make run` keeps the FileStorage locked: staff-code opens it read-only beside the server."""
+    import pyotp
+
+    from compte_citoyen import main
+    from compte_citoyen.testing import base_settings, create_staff, open_portal
+    assert run(ini, "init") == 0
+    app = main({}, **base_settings(tmp_path))  # the running server: same Data.fs, locked
+    try:
+        with open_portal(app.registry) as portal:
+            secret = create_staff(portal, "agent3", roles=("agent",)).totp_secret
+        capsys.readouterr()
+        assert run(ini, "staff-code", "agent3") == 0
+        assert capsys.readouterr().out.strip() == pyotp.TOTP(secret).now()
+    finally:
+        from compte_citoyen.database import get_database
+        get_database(app.registry).close()

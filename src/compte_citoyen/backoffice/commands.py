@@ -71,13 +71,31 @@ def _code_args(parser):
 @command("staff-code", "development only: print a staff member's current TOTP code (no authenticator app needed)",
          _code_args)
 def staff_code(env, args):
-    """Lets a newcomer try the back office of a development database; refused in production."""
-    if env.settings.get("compte_citoyen.production"):
+    """Lets a newcomer try the back office of a development database; refused in production.
+
+    It runs beside `make run`: a FileStorage is opened read-only, which needs no lock.
+    """
+    import zodburi
+    from pyramid.paster import get_appsettings
+    from pyramid.settings import asbool
+    from ZODB import DB
+
+    from ..database import ROOT_KEY
+    settings = get_appsettings(args.ini)
+    if asbool(settings.get("compte_citoyen.production", False)):
         raise CommandError("staff-code is refused in production: use the authenticator app")
-    with env.transaction() as (tm, portal):
-        member = portal["staff"].get(args.login)
-        if member is None:
-            raise CommandError(f"no staff member {args.login!r}")
-        secret = member.totp_secret
+    uri = settings.get("zodbconn.uri", "")
+    if uri.startswith("file://"):
+        uri += ("&" if "?" in uri else "?") + "read_only=true"
+    factory, dbkw = zodburi.resolve_uri(uri)
+    db = DB(factory(), **dbkw)
+    try:
+        with db.transaction() as conn:
+            member = conn.root()[ROOT_KEY]["staff"].get(args.login)
+            if member is None:
+                raise CommandError(f"no staff member {args.login!r}")
+            secret = member.totp_secret
+    finally:
+        db.close()
     print(pyotp.TOTP(secret).now())
     return 0
