@@ -76,6 +76,11 @@ class FormView:
     def before(self, form) -> None:
         pass
 
+    def page_values(self) -> dict:
+        """What the page template needs besides the form (its title, the member shown...), whether the form is
+        shown first or again with its errors."""
+        return {}
+
     def show(self, form, appstruct=None) -> dict:
         rendered = form.render(appstruct if appstruct is not None else (self.appstruct() or {}))
         return {"form": rendered}
@@ -84,6 +89,13 @@ class FormView:
         return {"form": exc.render(), "form_error": True}
 
     def __call__(self):
+        result = self.dispatch()
+        if isinstance(result, dict):
+            for key, value in self.page_values().items():
+                result.setdefault(key, value)
+        return result
+
+    def dispatch(self):
         schema = self.make_schema()
         form = self.make_form(schema)
         self.before(form)
@@ -97,8 +109,7 @@ class FormView:
                         controls = self.request.POST.items()
                         appstruct = form.validate(controls)
                     except deform.ValidationFailure as exc:
-                        result = self.failure(exc)
-                        return result
+                        return self.failure(exc)
                     return handler(appstruct)
         return self.show(form)
 

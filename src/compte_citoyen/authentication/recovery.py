@@ -140,16 +140,9 @@ class ResetPasswordView(FormView):
         self._account = account
         return super().__call__()
 
-    def _page(self, result: dict) -> dict:
-        result.update(page_title=self.request.translate(_("Choose a new password")), invalid=False,
-                      code=self._account.code)
-        return result
-
-    def show(self, form, appstruct=None) -> dict:
-        return self._page(super().show(form, appstruct))
-
-    def failure(self, exc) -> dict:
-        return self._page(super().failure(exc))
+    def page_values(self) -> dict:
+        return {"page_title": self.request.translate(_("Choose a new password")), "invalid": False,
+                "code": self._account.code}
 
     def make_schema(self):
         schema = super().make_schema()
@@ -187,15 +180,8 @@ class ChangePasswordView(FormView):
             return HTTPFound(self.request.route_url("home"))
         return super().__call__()
 
-    def _page(self, result: dict) -> dict:
-        result["page_title"] = self.request.translate(_("Change my password"))
-        return result
-
-    def show(self, form, appstruct=None) -> dict:
-        return self._page(super().show(form, appstruct))
-
-    def failure(self, exc) -> dict:
-        return self._page(super().failure(exc))
+    def page_values(self) -> dict:
+        return {"page_title": self.request.translate(_("Change my password"))}
 
     def make_schema(self):
         schema = super().make_schema()
@@ -220,7 +206,7 @@ class ChangePasswordView(FormView):
             form.set_appstruct({k: v for k, v in appstruct.items() if "password" not in k})
             form.error = None
             form["current_password"].error = _invalid(form["current_password"], message)
-            return self._page({"form": form.render(), "form_error": True})
+            return {"form": form.render(), "form_error": True}  # page_values() are added by FormView
         account.set_password(hash_password(appstruct["password"]), security.utcnow())
         request.app_root["accounts"].clear_reset_tokens(account)
         account.close_all_sessions(keep=security.current_sid(request))

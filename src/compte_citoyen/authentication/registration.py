@@ -65,15 +65,8 @@ class RegisterView(CaptchaFormMixin, FormView):
             return HTTPFound(self.request.route_url("register"))
         return super().__call__()
 
-    def _page(self, result: dict) -> dict:
-        result["page_title"] = self.request.translate(_("Create your account"))
-        return result
-
-    def show(self, form, appstruct=None) -> dict:
-        return self._page(super().show(form, appstruct))
-
-    def failure(self, exc) -> dict:
-        return self._page(super().failure(exc))
+    def page_values(self) -> dict:
+        return {"page_title": self.request.translate(_("Create your account"))}
 
     def save_success(self, appstruct: dict):
         request = self.request

@@ -344,11 +344,11 @@ class InvoiceNewView(FormView):
 
     def __call__(self):
         self.regie = managed_regie(self.request)
-        result = super().__call__()
-        if isinstance(result, dict):
-            result.update(page_title=self.request.translate(_("New invoice")), regie=self.regie,
-                          back_url=self.request.route_url("bo_regie", regie=self.regie.code))
-        return result
+        return super().__call__()
+
+    def page_values(self) -> dict:
+        return {"page_title": self.request.translate(_("New invoice")), "regie": self.regie,
+                "back_url": self.request.route_url("bo_regie", regie=self.regie.code)}
 
     def save_success(self, appstruct):
         record = record_from(appstruct)

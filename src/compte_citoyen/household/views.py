@@ -304,11 +304,11 @@ class MemberForm(FormView):
     def __call__(self):
         if not self.account.validated:
             return refuse_modification(self.request, self.account, self.title)
-        result = super().__call__()
-        if isinstance(result, dict):
-            result.update({"page_title": self.request.translate(self.title), "member": self.member,
-                           "kind": self.kind, "back_url": self.back_url()})
-        return result
+        return super().__call__()
+
+    def page_values(self) -> dict:
+        return {"page_title": self.request.translate(self.title), "member": self.member, "kind": self.kind,
+                "back_url": self.back_url()}
 
     def apply(self, member: Member, appstruct: dict) -> None:
         for name in MEMBER_FIELDS:
@@ -424,10 +424,10 @@ class HouseholdForm(FormView):
     def __call__(self):
         if not self.account.validated:
             return refuse_modification(self.request, self.account, self.title)
-        result = super().__call__()
-        if isinstance(result, dict):
-            result["page_title"] = self.request.translate(self.title)
-        return result
+        return super().__call__()
+
+    def page_values(self) -> dict:
+        return {"page_title": self.request.translate(self.title)}
 
 
 @view_config(route_name="preferences", renderer="templates/preferences.pt")
