@@ -176,7 +176,9 @@ def ensure_database(households: int, regenerate: bool) -> dict:
     subprocess.run([tool, str(ini), "init"], check=True, capture_output=True)
     log(f"generating {households} households (compte-citoyen generate-data) ...")
     started = time.monotonic()
-    result = subprocess.run([tool, str(ini), "generate-data", "--households", str(households), "--batch", "250"],
+    # large transactions: each one rewrites the index leaves it touches, so fewer of them write far less
+    batch = str(min(households, 5000))
+    result = subprocess.run([tool, str(ini), "generate-data", "--households", str(households), "--batch", batch],
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])

@@ -122,6 +122,42 @@ def convert_time_indexes(tree, batch: "Batch | None" = None, min_keys: int = 0) 
     return done
 
 
+# --- reading a time-keyed set newest first ----------------------------------------------------------
+
+def newest_keys(index, since: datetime.datetime | None = None, until: datetime.datetime | None = None,
+                window: datetime.timedelta = datetime.timedelta(days=7)) -> Iterator[tuple]:
+    """The keys of an ascending set whose keys start with a datetime (``(created, number)``), newest first,
+    from ``until`` down to ``since`` (both included, ``None``: no bound), read lazily.
+
+    BTrees only iterate upwards, so the set is read in time windows going back from the newest key: each
+    window is one range search (O(log n)) and the keys it holds. The window widens while windows come back
+    nearly empty and narrows when they are large, so a page of the newest keys costs about a page of keys,
+    whatever the size of the set.
+    """
+    try:
+        oldest = index.minKey()
+        high = index.maxKey((until, "\uffff")) if until is not None else index.maxKey()
+    except ValueError:  # empty, or nothing before ``until``
+        return
+    floor = (since,) if since is not None else (oldest[0],)
+    exclude = False
+    span = window
+    while high >= floor:
+        try:
+            low = max((high[0] - span,), floor)
+        except OverflowError:  # before year 1
+            low = floor
+        chunk = list(index.keys(min=low, max=high, excludemax=exclude))
+        yield from reversed(chunk)
+        if low <= floor:
+            return
+        high, exclude = low, True
+        if len(chunk) < 64:
+            span *= 2
+        elif len(chunk) > 512:
+            span /= 2
+
+
 # --- reading a page of keys ---------------------------------------------------------------------------
 
 def page_of(keys: Iterable, offset: int = 0, limit: int | None = None) -> list:

@@ -100,6 +100,7 @@ class Portal(Folder):
         and the request's own transaction never conflicts on the counter. Storages shared by several processes
         (ZEO, RelStorage) reserve blocks of ``NUMBER_BLOCK`` per process; single-process storages take one at a
         time, so numbers stay consecutive. A number taken by a request that fails is not reused (a gap).
+        A bulk writer alone on its database (``generate-data``) sets a larger block with ``set_number_block``.
         """
         jar = self._p_jar
         if jar is None:  # a portal not yet committed (database creation): count inside this transaction
@@ -109,7 +110,8 @@ class Portal(Folder):
             pools = db.__dict__.setdefault("_compte_citoyen_number_pools", {})
             pool = pools.get(counter)
             if pool is None or pool[0] >= pool[1]:
-                size = 1 if _single_process(db.storage) else NUMBER_BLOCK
+                size = db.__dict__.get("_compte_citoyen_number_block") or (
+                    1 if _single_process(db.storage) else NUMBER_BLOCK)
                 first = _reserve(db, counter, size)
                 pool = pools[counter] = [first, first + size]
             number = pool[0]
@@ -120,6 +122,14 @@ class Portal(Folder):
 NUMBER_BLOCK = 20
 SINGLE_PROCESS_STORAGES = {"FileStorage", "MappingStorage", "DemoStorage"}
 _pool_lock = threading.Lock()
+
+
+def set_number_block(db, size: int | None) -> None:
+    """Reserve readable numbers ``size`` at a time in this process (``None``: back to the storage's default)."""
+    if size:
+        db.__dict__["_compte_citoyen_number_block"] = size
+    else:
+        db.__dict__.pop("_compte_citoyen_number_block", None)
 
 
 def _single_process(storage) -> bool:

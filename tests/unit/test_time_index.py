@@ -133,3 +133,84 @@ def test_new_folders_use_time_indexes():
     assert type(folder.by_date) is TimeIndex and type(folder.queue) is TimeIndex
     assert type(outbox.due) is TimeIndex and type(outbox.by_created) is TimeIndex
     assert isinstance(folder.by_service, OOBTree)
+
+
+# --- reading newest first without walking the whole set ------------------------------------------------
+
+def spread_keys(count: int, seed: int = 3) -> list[tuple]:
+    """``count`` keys at random moments over two years, with a few sharing the same moment."""
+    import random
+    rng = random.Random(seed)
+    moments = [BASE - datetime.timedelta(seconds=rng.randint(0, 2 * 365 * 86400)) for _ in range(count)]
+    moments += moments[:20]  # ties: same moment, other numbers
+    return [(moment, f"D-{i:07d}") for i, moment in enumerate(moments)]
+
+
+def test_newest_keys_is_the_reverse_order_with_bounds():
+    from compte_citoyen.indexes import newest_keys
+    keys = spread_keys(3000)
+    index = TimeIndex()
+    index.update(keys)
+    expected = sorted(keys, reverse=True)
+    assert list(newest_keys(index)) == expected
+    since, until = BASE - datetime.timedelta(days=400), BASE - datetime.timedelta(days=30)
+    assert list(newest_keys(index, since, until)) == [k for k in expected if since <= k[0] <= until]
+    assert list(newest_keys(index, since=expected[0][0])) == [k for k in expected if k[0] == expected[0][0]]
+    assert list(newest_keys(index, until=expected[-1][0])) == [k for k in expected if k[0] == expected[-1][0]]
+    assert list(newest_keys(index, until=BASE - datetime.timedelta(days=3000))) == []
+    assert list(newest_keys(index, since=BASE + datetime.timedelta(days=1))) == []
+    assert list(newest_keys(TimeIndex())) == []
+    small = OOTreeSet(keys[:10])  # older plain sets are read the same way
+    assert list(newest_keys(small)) == sorted(keys[:10], reverse=True)
+
+
+def test_newest_keys_loads_only_the_newest_leaves():
+    """A page of the newest keys of a large set loads a few leaves, not every leaf (a backward read would)."""
+    from itertools import islice
+    from unittest import mock
+
+    from ZODB.Connection import Connection
+
+    from compte_citoyen.indexes import newest_keys
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            index = conn.root()["index"] = TimeIndex()
+            index.update(spread_keys(40_000))
+        with db.transaction() as conn:
+            index = conn.root()["index"]
+            leaves = len(leaf_sizes(index))
+            assert leaves > 160
+            conn.cacheMinimize()
+            loads = []
+            original = Connection.setstate
+
+            def setstate(self, obj):
+                loads.append(type(obj).__name__)
+                return original(self, obj)
+
+            with mock.patch.object(Connection, "setstate", setstate):
+                page = list(islice(newest_keys(index), 31))
+            assert page == sorted(index.keys(), reverse=True)[:31]
+            assert loads.count("OOSet") <= 4, loads
+    finally:
+        db.close()
+
+
+def test_name_search_walks_newest_first_and_checks_every_word():
+    folder = SubmissionFolder()
+    for i in range(600):
+        submission = Submission(f"D-2026-{i:06d}", "etat-civil", "Acte", "famille", "etat-civil", "received", 1,
+                                created=BASE + datetime.timedelta(hours=i))
+        names = [("Martin Dupont", "Martine Durand", "Bernard Martinez")[i % 3]]
+        folder.add_submission(submission, names=names)
+    newest = [f"D-2026-{i:06d}" for i in range(599, -1, -1)]
+    # "mart": every request, once each, although most are under two names starting with it
+    assert [number for _c, number in folder.newest_name_keys("mart")] == newest
+    assert [number for _c, number in folder.newest_name_keys("martin du")] == [
+        n for n in newest if int(n[-6:]) % 3 in (0, 1)]
+    assert [number for _c, number in folder.newest_name_keys("Dupont MARTIN")] == [
+        n for n in newest if int(n[-6:]) % 3 == 0]
+    assert list(folder.newest_name_keys("martin zola")) == [] and list(folder.newest_name_keys("  ")) == []
+    rows, total, more = folder.queue_page(name="bernard", limit=10)
+    assert [s.number for s in rows] == [n for n in newest if int(n[-6:]) % 3 == 2][:10] and total is None and more

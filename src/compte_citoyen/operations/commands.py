@@ -101,7 +101,7 @@ def pack_command(env, args):
 def _generate_args(parser):
     parser.add_argument("--households", type=int, required=True, help="number of households to create")
     parser.add_argument("--seed", type=int, default=1, help="random seed (the same seed gives the same people)")
-    parser.add_argument("--batch", type=int, default=250, help="households per transaction")
+    parser.add_argument("--batch", type=int, default=1000, help="households per transaction")
     parser.add_argument("--requests", type=int, default=10, help="requests per household (average)")
     parser.add_argument("--invoices", type=int, default=10, help="invoices per household (average)")
     parser.add_argument("--password", default="motdepasse-bench-2026",

@@ -16,6 +16,7 @@ write to); ``core:0075-large-index-buckets`` converts the sets of older database
 from __future__ import annotations
 
 import datetime
+import heapq
 from typing import Iterable, Iterator
 
 from BTrees.Length import Length
@@ -26,7 +27,7 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
 from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, merged_page,
-                       newest_first, OLD_LEAF_SIZE, read_count)
+                       newest_first, newest_keys, OLD_LEAF_SIZE, read_count)
 from ..resources import Folder
 from ..security import utcnow
 from .registry import STEP_COUNT, STEP_RECEIVED, STEPS
@@ -346,6 +347,28 @@ class SubmissionFolder(Folder):
             result = matches if result is None else intersection(result, matches)
         return result if result is not None else OOSet()
 
+    def newest_name_keys(self, name: str, since: datetime.datetime | None = None,
+                         until: datetime.datetime | None = None) -> Iterator[tuple]:
+        """Keys of the requests whose indexed names start with each word typed, newest first, read lazily.
+
+        The sets of the first word's prefix are merged newest first (``newest_keys``); each key is kept when
+        every other word has a set holding it (a lookup each). Reading stops when the caller stops.
+        """
+        words = [prefix for prefix in (normalise_name(word) for word in (name or "").split()) if prefix]
+        if not words:
+            return
+        sets = [[self.by_name[indexed] for indexed in self.by_name.keys(min=prefix, max=prefix + "\uffff")]
+                for prefix in words]
+        if not all(sets):
+            return
+        previous = None
+        for key in heapq.merge(*(newest_keys(found, since, until) for found in sets[0]), reverse=True):
+            if key == previous:  # a request under two names with the prefix ("martin", "martin dupont")
+                continue
+            previous = key
+            if all(any(key in found for found in others) for others in sets[1:]):
+                yield key
+
     # --- the staff's queue: newest first, one page at a time --------------------------------------------
 
     def _scopes(self, services: Iterable[str] | None, procedures: Iterable[str] | None,
@@ -386,7 +409,9 @@ class SubmissionFolder(Folder):
         lazily: it reads ``offset + limit`` index keys and loads only the requests returned; the total comes
         from the counters, or is None with a date range (``more`` then says whether a next page exists). With a
         name, the candidates come from the name index (prefix search) and are checked against the scopes and
-        dates by key: the cost follows the name's matches, not the number of requests.
+        dates by key, newest first, until the page and one more are found: the total is then None, and the
+        cost follows the page (and how many of the name's requests the filters set aside), not the number of
+        requests.
         """
         services = list(services) if services is not None else None
         if self.queue is None:  # a database not evolved yet: the older index intersections
@@ -396,17 +421,15 @@ class SubmissionFolder(Folder):
             return [self.data[number] for _c, number in page], len(keys), offset + limit < len(keys)
         scopes = self._scopes(services, procedures, step)
         if name:
-            low = newest_first(date_to) if date_to is not None else None
-            high = newest_first(date_from) if date_from is not None else None
             found = []
-            for created, number in reversed(list(self.name_keys(name).keys())):
+            for created, number in self.newest_name_keys(name, date_from, date_to):
                 stamp = newest_first(created)
-                if (low is not None and stamp < low) or (high is not None and stamp > high):
-                    continue
                 if any((scope, stamp, number) in self.queue for scope in scopes):
                     found.append(number)
+                    if len(found) > offset + limit:
+                        break
             page = found[offset:offset + limit]
-            return [self.data[number] for number in page], len(found), offset + limit < len(found)
+            return [self.data[number] for number in page], None, len(found) > offset + limit
         if date_from is None and date_to is None:
             total = sum(read_count(self.queue_counts, scope) for scope in scopes)
             entries = merged_page([self._scope_keys(scope, None, None) for scope in scopes], offset, limit,
