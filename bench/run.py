@@ -341,6 +341,31 @@ def start_gunicorn(ini: Path, port: int, workers: int, log_path: Path, pythonpat
     return Server(argv, port, log_path, env)
 
 
+def log_replays(ini: Path) -> None:
+    """Log the conflicts pyramid_retry replays (``compte_citoyen.database`` at INFO) in the workers' log."""
+    text = ini.read_text().replace("[loggers]\nkeys = root", "[loggers]\nkeys = root, replays", 1)
+    text += ("\n[logger_replays]\nlevel = INFO\nhandlers = console\nqualname = compte_citoyen.database\n"
+             "propagate = 0\n")
+    ini.write_text(text)
+
+
+def replays_in(log_path: Path, start: int) -> dict:
+    """How many requests were replayed after a conflict since byte ``start`` of the log, by conflicting class."""
+    import collections
+    with open(log_path, "rb") as handle:
+        handle.seek(start)
+        text = handle.read().decode("utf-8", "replace")
+    classes: collections.Counter = collections.Counter()
+    total = 0
+    for line in text.splitlines():
+        if "replaying" not in line:
+            continue
+        total += 1
+        match = re.search(r"class ([\w.]+)", line)
+        classes[match.group(1).rsplit(".", 1)[-1] if match else "?"] += 1
+    return {"total": total, "classes": dict(classes.most_common(6))}
+
+
 # --- 4. load --------------------------------------------------------------------------------------------------------
 
 def load(port: int, clients_spec: list[dict], duration: float, clients: int, warmup: float = 2) -> dict:
@@ -479,6 +504,7 @@ def run_size(households: int, args) -> dict:
                            .replace("/var/lib/compte-citoyen/blobs", f"{var}/blobs"))
     uri = f"zconfig://{client_conf}"
     ini = write_ini(base / "serve.ini", app_settings(var, uri))
+    log_replays(ini)
     hello_ini = write_ini(base / "hello.ini", {"pyramid.reload_templates": "false"}, app_use="call:hello:main")
     port, hello_port = free_port(), free_port()
     results: dict = {"households": households, "generation": generation, "scenarios": {}}
@@ -500,11 +526,14 @@ def run_size(households: int, args) -> dict:
             # one login costs an argon2 verification (hundreds of ms): measure long enough to count many
             duration = max(args.duration, 30) if name == "Connexion" else args.duration
             log(f"{name} ...")
+            log_start = (base / "gunicorn.log").stat().st_size
             figures = load(port, clients_spec, duration, args.clients)
+            figures["replays"] = replays_in(base / "gunicorn.log", log_start)
             figures["ratio"] = figures["rps"] / results["hello"]["rps"] if results["hello"]["rps"] else None
             results["scenarios"][name] = figures
             log(f"  {figures['rps']:.1f} rps, p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
-                f"{figures['errors']} errors {figures['error_statuses']}")
+                f"{figures['errors']} errors {figures['error_statuses']}, "
+                f"{figures['replays']['total']} conflicts replayed {figures['replays']['classes']}")
         log("back-office search, one client ...")
         results["search_single"] = load(port, scenarios["Recherche back-office"][:1], max(5, args.duration / 2), 1)
         results["memory_mb"] = [round(rss_mb(pid), 1) for pid in app.worker_pids()]

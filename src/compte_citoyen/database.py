@@ -42,6 +42,9 @@ def backoff_before_retry(event) -> None:
     settings = event.request.registry.settings
     cap = int(settings.get("compte_citoyen.retry.max_delay_ms", 400)) / 1000
     attempt = event.environ.get("retry.attempt", 0)
+    # which object conflicted (its oid and class): what an operator needs to see a hot spot
+    log.info("replaying %s %s (attempt %d): %s", event.request.method, event.request.path, attempt + 1,
+             getattr(event, "exception", None))
     time.sleep(random.uniform(0, min(cap, 0.01 * 2 ** attempt)))
 
 

@@ -17,7 +17,8 @@ from itertools import islice
 from typing import Callable, Iterable, Iterator
 
 from BTrees.Length import Length
-from BTrees.OOBTree import OOTreeSet
+from BTrees.LOBTree import LOBTree
+from BTrees.OOBTree import OOBTree, OOTreeSet
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _MICROSECOND = datetime.timedelta(microseconds=1)
@@ -81,6 +82,48 @@ class TimeIndex(OOTreeSet):
 
     max_leaf_size = 250
     max_internal_size = 500
+
+
+class WideOOBTree(OOBTree):
+    """An ``OOBTree`` with large leaves, for the mappings that every request of a kind writes to.
+
+    A folder's items by readable number (``2026-000123``) all land in its last leaf, and items by random id
+    split leaves anywhere; each split changes the parent node, which BTrees cannot merge, so two requests
+    splitting at the same moment conflict and one is replayed. With 30 keys a leaf the trees split every ~15
+    inserts; 250 keys make it every ~125. Stored by its dotted name: never rename or move it.
+    """
+
+    max_leaf_size = 250
+    max_internal_size = 500
+
+
+class WideLOBTree(LOBTree):
+    """A ``LOBTree`` with large leaves (the journal, keyed by time: every entry lands in the last leaf)."""
+
+    max_leaf_size = 250
+    max_internal_size = 500
+
+
+#: the large-leaf class of each standard tree (``widen``)
+WIDE_CLASSES = {OOBTree: WideOOBTree, LOBTree: WideLOBTree, OOTreeSet: TimeIndex}
+
+
+def widen(tree, batch: "Batch | None" = None, chunk: int = 5000):
+    """The large-leaf copy of ``tree`` (an ``OOBTree``, ``LOBTree`` or ``OOTreeSet``), with every item; the
+    tree itself when it is already one (or None). Copies ``chunk`` items at a time, ticking ``batch``."""
+    wide = WIDE_CLASSES.get(type(tree))
+    if wide is None:
+        return tree
+    new = wide()
+    items = iter(tree.items() if hasattr(tree, "items") else tree.keys())
+    while True:
+        part = list(islice(items, chunk))
+        if not part:
+            break
+        new.update(part)
+        if batch is not None:
+            batch.tick()
+    return new
 
 
 #: sets with at most this many keys never split a leaf as an ``OOTreeSet``: not worth converting

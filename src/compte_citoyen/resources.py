@@ -12,6 +12,8 @@ from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
+from .indexes import WideOOBTree
+
 
 class Folder(Persistent):
     """A container of named persistent items kept in an OOBTree."""
@@ -20,7 +22,7 @@ class Folder(Persistent):
     __name__ = None
 
     def __init__(self) -> None:
-        self.data = OOBTree()
+        self.data = WideOOBTree()  # large leaves: concurrent additions seldom split the leaf they share
         self._num = Length()
 
     def __getitem__(self, name: str) -> Any:
@@ -173,6 +175,23 @@ def _reserve(db, counter: str, size: int, attempts: int = 20) -> int:
         finally:
             conn.close()
     raise RuntimeError("unreachable")
+
+
+def use_wide_trees(portal: Portal, registry) -> None:
+    """Give the folders of an older database large-leaf trees (fewer leaf splits, so fewer write conflicts).
+
+    Every folder of the portal gets a ``WideOOBTree`` for its items, keeping every item; a folder with other
+    hot trees converts them in its own ``use_wide_trees(batch)``. Memory stays flat (``Batch``).
+    """
+    from .indexes import Batch, widen
+    batch = Batch(portal, size=20)  # ticked once per chunk of copied items
+    for folder in list(portal.data.values()):
+        if not isinstance(folder, Folder):
+            continue
+        folder.data = widen(folder.data, batch)
+        convert = getattr(folder, "use_wide_trees", None)
+        if convert is not None:
+            convert(batch)
 
 
 def create_sequences(portal: Portal, registry) -> None:

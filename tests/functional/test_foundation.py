@@ -130,15 +130,25 @@ def test_native_date_widget_round_trip(app):
         env["closer"]()
 
 
-def test_conflicting_requests_are_replayed_after_a_growing_random_delay(monkeypatch):
+def test_conflicting_requests_are_replayed_after_a_growing_random_delay(monkeypatch, caplog):
+    import logging
     from types import SimpleNamespace
+
+    from ZODB.POSException import ConflictError
 
     from compte_citoyen import database
     delays = []
     monkeypatch.setattr(database.time, "sleep", delays.append)
     monkeypatch.setattr(database.random, "uniform", lambda low, high: high)
     registry = SimpleNamespace(settings={"compte_citoyen.retry.max_delay_ms": "50"})
+    conflict = ConflictError(oid=b"\0" * 7 + b"\x2a", serials=(b"\0" * 8, b"\0" * 8), data=b"cBTrees.OOBTree\nOOBucket\n")
+    caplog.set_level(logging.INFO, logger="compte_citoyen.database")
     for attempt in range(5):
-        event = SimpleNamespace(request=SimpleNamespace(registry=registry), environ={"retry.attempt": attempt})
+        request = SimpleNamespace(registry=registry, method="POST", path="/brouillons/abc")
+        event = SimpleNamespace(request=request, environ={"retry.attempt": attempt}, exception=conflict)
         database.backoff_before_retry(event)
     assert delays == [0.01, 0.02, 0.04, 0.05, 0.05]
+    # each replay is logged with the object that conflicted: how an operator finds a hot spot
+    assert len(caplog.records) == 5
+    assert "replaying POST /brouillons/abc (attempt 1)" in caplog.records[0].getMessage()
+    assert "oid 0x2a" in caplog.records[0].getMessage()

@@ -214,3 +214,75 @@ def test_name_search_walks_newest_first_and_checks_every_word():
     assert list(folder.newest_name_keys("martin zola")) == [] and list(folder.newest_name_keys("  ")) == []
     rows, total, more = folder.queue_page(name="bernard", limit=10)
     assert [s.number for s in rows] == [n for n in newest if int(n[-6:]) % 3 == 2][:10] and total is None and more
+
+
+# --- large leaves for the mappings every request writes to ----------------------------------------------
+
+def test_wide_trees_split_seldom_and_keep_the_api():
+    from BTrees.LOBTree import LOBTree
+
+    from compte_citoyen.indexes import WideLOBTree, WideOOBTree, widen
+    from compte_citoyen.resources import Folder
+    old, wide = OOBTree(), WideOOBTree()
+    for i in range(2000):  # readable numbers: every addition lands in the last leaf
+        old[f"2026-{i:06d}"] = i
+        wide[f"2026-{i:06d}"] = i
+    assert max(leaf_sizes(old)) <= 30 and max(leaf_sizes(wide)) > 120
+    assert len(leaf_sizes(wide)) * 5 < len(leaf_sizes(old))
+    assert list(wide.items()) == list(old.items())
+    assert type(Folder().data) is WideOOBTree
+    converted = widen(old)
+    assert type(converted) is WideOOBTree and list(converted.items()) == list(old.items())
+    assert widen(converted) is converted and widen(None) is None
+    times = LOBTree({i: str(i) for i in range(500)})
+    assert type(widen(times)) is WideLOBTree and list(widen(times).items()) == list(times.items())
+    keys = OOTreeSet(time_keys(100))
+    assert type(widen(keys)) is TimeIndex and list(widen(keys)) == list(keys)
+
+
+def test_evolve_step_widens_the_trees_of_an_older_database():
+    from BTrees.LLBTree import LLTreeSet
+    from BTrees.LOBTree import LOBTree
+
+    from compte_citoyen.backoffice.models import Journal
+    from compte_citoyen.indexes import WideLOBTree, WideOOBTree
+    from compte_citoyen.procedures.models import DRAFTS, DraftFolder, Draft
+    from compte_citoyen.resources import use_wide_trees
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn, requests=300, messages=300)
+            journal = portal.ensure_folder("journal", Journal)
+            drafts = portal.ensure_folder(DRAFTS, DraftFolder)
+            for folder in (portal[SUBMISSIONS], portal["outbox"], journal, drafts):  # as stored before
+                folder.data = OOBTree(folder.data)
+            journal.entries, journal.by_target = LOBTree(), OOBTree()
+            portal["outbox"].event_keys = OOBTree(portal["outbox"].event_keys)
+            portal["outbox"].by_request = OOBTree()
+            drafts.expiry = OOTreeSet()
+            for i in range(100):
+                journal.record("agent", "request.viewed", f"request:D-2026-{i:06d}")
+                drafts.add_draft(Draft(f"d{i:03d}", "etat-civil", "famille", "household:h1", "h1",
+                                       BASE + datetime.timedelta(days=i)))
+            assert type(journal.by_target["request:D-2026-000001"]) is LLTreeSet
+            before = {name: list(folder.items()) for name, folder in portal.items()}
+            entries, targets = list(journal.entries.items()), list(journal.by_target.keys())
+            expiry, events = list(drafts.expiry), list(portal["outbox"].event_keys.items())
+        with db.transaction() as conn:
+            use_wide_trees(conn.root()[ROOT_KEY], None)
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY]
+            journal, drafts, outbox = portal["journal"], portal[DRAFTS], portal["outbox"]
+            for name in (SUBMISSIONS, "outbox", "journal", DRAFTS):
+                assert type(portal[name].data) is WideOOBTree
+            assert {name: list(folder.items()) for name, folder in portal.items()} == before
+            assert type(journal.entries) is WideLOBTree and list(journal.entries.items()) == entries
+            assert type(journal.by_target) is WideOOBTree and list(journal.by_target.keys()) == targets
+            assert type(drafts.expiry) is TimeIndex and list(drafts.expiry) == expiry
+            assert type(outbox.event_keys) is WideOOBTree and list(outbox.event_keys.items()) == events
+            assert type(outbox.by_request) is WideOOBTree
+            assert len(journal.for_target("request:D-2026-000007")) == 1 and drafts.purge(BASE + datetime.timedelta(hours=1), limit=5) == 1
+            use_wide_trees(portal, None)  # a second run changes nothing
+            assert type(portal[SUBMISSIONS].data) is WideOOBTree
+    finally:
+        db.close()

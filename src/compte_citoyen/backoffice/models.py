@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import datetime
 
-from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from persistent.list import PersistentList
 
-from ..indexes import iter_down, page_of
+from ..indexes import WideLOBTree, WideOOBTree, iter_down, page_of, widen
 from ..resources import Folder
 from ..security import ROLES, STAFF_KIND, SessionHolder
 
@@ -78,8 +77,8 @@ class Journal(Folder):
 
     def __init__(self):
         super().__init__()
-        self.entries = LOBTree()
-        self.by_target = OOBTree()  # target -> LOBTree keys
+        self.entries = WideLOBTree()     # every entry lands in the last leaf: large leaves split seldom
+        self.by_target = WideOOBTree()  # target -> LLTreeSet of entry keys
 
     def record(self, actor: str, action: str, target: str = "", detail: str = "", address: str = "") -> JournalEntry:
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -96,6 +95,11 @@ class Journal(Folder):
                 bucket = self.by_target[target] = LLTreeSet()
             bucket.add(key)
         return entry
+
+    def use_wide_trees(self, batch=None) -> None:
+        """Large-leaf trees for an older journal (evolve step ``core:0077-wide-trees``)."""
+        self.entries = widen(self.entries, batch)
+        self.by_target = widen(self.by_target, batch)
 
     def latest(self, limit: int = 100, offset: int = 0) -> list[JournalEntry]:
         """The most recent entries first: ``limit`` of them from ``offset`` (reads only those)."""

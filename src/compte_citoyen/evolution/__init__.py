@@ -56,6 +56,7 @@ def evolve(portal, registry, dry_run: bool = False) -> list[str]:
 
 
 def includeme(config):
-    from ..resources import create_sequences
+    from ..resources import create_sequences, use_wide_trees
     config.add_directive("add_evolve_step", add_evolve_step)
     config.add_evolve_step("core:0005-sequences", create_sequences)
+    config.add_evolve_step("core:0077-wide-trees", use_wide_trees)

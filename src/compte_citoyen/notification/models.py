@@ -16,8 +16,8 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from persistent.mapping import PersistentMapping
 
-from ..indexes import (Batch, OLD_LEAF_SIZE, TimeIndex, change_count, convert_time_index, convert_time_indexes,
-                       read_count)
+from ..indexes import (Batch, change_count, convert_time_index, convert_time_indexes, OLD_LEAF_SIZE, read_count,
+                       TimeIndex, widen, WideOOBTree)
 from ..resources import Folder
 from ..security import utcnow
 
@@ -142,7 +142,7 @@ class Outbox(Folder):
         super().__init__()
         self.due = TimeIndex()          # (due_at, id) of messages still queued
         self.by_household = OOBTree()   # household_id -> TimeIndex((created, id))
-        self.event_keys = OOBTree()     # event_key -> message id
+        self.event_keys = WideOOBTree()  # event_key -> message id (a submission adds one or two)
         self.ensure_indexes()
 
     def ensure_indexes(self) -> bool:
@@ -151,7 +151,7 @@ class Outbox(Folder):
             return False
         self.by_state = OOBTree()
         self.by_created = TimeIndex()
-        self.by_request = OOBTree()
+        self.by_request = WideOOBTree()
         self.state_counts = OOBTree()  # counted as the messages are indexed again
         return True
 
@@ -173,6 +173,11 @@ class Outbox(Folder):
         self.by_created = convert_time_index(self.by_created, batch)
         if self.by_state is not None:
             convert_time_indexes(self.by_state, batch, min_keys=OLD_LEAF_SIZE)
+
+    def use_wide_trees(self, batch=None) -> None:
+        """Large-leaf trees for the keys every submission adds (evolve step ``core:0077-wide-trees``)."""
+        self.event_keys = widen(self.event_keys, batch)
+        self.by_request = widen(self.by_request, batch)
 
     def _count(self, state: str, delta: int) -> None:
         if self.state_counts is not None:

@@ -27,7 +27,7 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
 from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, merged_page,
-                       newest_first, newest_keys, OLD_LEAF_SIZE, read_count)
+                       newest_first, newest_keys, OLD_LEAF_SIZE, read_count, widen)
 from ..resources import Folder
 from ..security import utcnow
 from .registry import STEP_COUNT, STEP_RECEIVED, STEPS
@@ -525,13 +525,19 @@ class DraftFolder(Folder):
     def __init__(self):
         super().__init__()
         self.by_owner = OOBTree()     # owner -> OOTreeSet(draft ids)
-        self.expiry = OOTreeSet()     # (expires, draft id)
+        self.expiry = TimeIndex()     # (expires, draft id)
 
     def add_draft(self, draft: Draft) -> Draft:
         self.add(draft.id, draft)
         _bucket(self.by_owner, draft.owner, OOTreeSet).add(draft.id)
         self.expiry.add((draft.expires, draft.id))
         return draft
+
+    def use_wide_trees(self, batch=None) -> None:
+        """A large-leaf expiry index for an older folder (evolve step ``core:0077-wide-trees``): every draft
+        sent or saved moves its key, and with small leaves the removals and additions often split or merge
+        leaves at once in concurrent requests."""
+        self.expiry = widen(self.expiry, batch)
 
     def set_expiry(self, draft: Draft, expires: datetime.datetime) -> None:
         self.expiry.discard((draft.expires, draft.id))
