@@ -179,6 +179,27 @@ def current_sid(request) -> str | None:
     return (request.session.get("auth") or {}).get("sid")
 
 
+#: messages kept in a flash queue: the session lives in a cookie, which a browser refuses past 4 KB
+MAX_FLASH_MESSAGES = 4
+
+
+def bounded_flash(session_factory):
+    """The session class of ``session_factory`` whose flash queues keep only their last messages, without
+    repeats: a client that never opens the page showing them (a script, a form sent again and again) would
+    otherwise grow the cookie until the response fails."""
+
+    class Session(session_factory):
+        def flash(self, msg, queue="", allow_duplicate=True):
+            storage = self.setdefault("_f_" + queue, [])  # where pyramid's flash keeps a queue
+            if msg in storage:  # a repeat moves to the end
+                storage.remove(msg)
+            storage.append(msg)
+            del storage[:-MAX_FLASH_MESSAGES]
+            self.changed()
+
+    return Session
+
+
 def includeme(config):
     settings = config.get_settings()
     session_factory = SignedCookieSessionFactory(
@@ -192,7 +213,7 @@ def includeme(config):
         max_age=settings["compte_citoyen.session.absolute_timeout"],
         serializer=JSONSerializer(),
     )
-    config.set_session_factory(session_factory)
+    config.set_session_factory(bounded_flash(session_factory))
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
     config.set_default_csrf_options(require_csrf=True)
     config.set_security_policy(SecurityPolicy())

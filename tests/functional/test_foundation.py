@@ -152,3 +152,27 @@ def test_conflicting_requests_are_replayed_after_a_growing_random_delay(monkeypa
     assert len(caplog.records) == 5
     assert "replaying POST /brouillons/abc (attempt 1)" in caplog.records[0].getMessage()
     assert "oid 0x2a" in caplog.records[0].getMessage()
+
+
+def test_flash_messages_never_outgrow_the_session_cookie(app):
+    """The session lives in a signed cookie (4 KB at most in a browser): a client that never opens the page
+    showing the messages keeps only the last few, without repeats, and the response never fails."""
+    from pyramid.interfaces import ISessionFactory
+    from pyramid.response import Response
+    from pyramid.testing import DummyRequest
+
+    from compte_citoyen.security import MAX_FLASH_MESSAGES
+    factory = app.registry.getUtility(ISessionFactory)
+    request = DummyRequest()
+    session = factory(request)
+    for number in range(60):
+        session.flash(f"Votre demande est envoyée sous le numéro 2026-{number:06d}. Un accusé de réception "
+                      "vous est envoyé par courriel.")
+        session.flash("Votre brouillon est enregistré.")
+    response = Response()
+    session._set_cookie(response)  # what the response callback does; raised past 4 KB before the bound
+    assert len(response.headers["Set-Cookie"]) < 2000
+    messages = session.pop_flash()
+    assert len(messages) == MAX_FLASH_MESSAGES
+    assert messages[-2:] == ["Votre demande est envoyée sous le numéro 2026-000059. Un accusé de réception "
+                             "vous est envoyé par courriel.", "Votre brouillon est enregistré."]

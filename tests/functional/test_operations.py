@@ -10,6 +10,7 @@ import pytest
 import transaction
 from pyramid.exceptions import ConfigurationError
 
+from compte_citoyen.indexes import newest_first
 from compte_citoyen.testing import create_citizen, installed_plugins, open_portal, write_ini
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -311,8 +312,10 @@ def test_generate_data_fills_indexes_through_the_domain_apis(settings, ini_file,
                 for _created, number in keys:
                     submission = submissions[number]
                     assert submission.household_id == household.id
-                    assert (submission.created, number) in submissions.by_step[submission.step]
-                    assert (submission.created, number) in submissions.by_date
+                    stamp = newest_first(submission.created)
+                    assert (("s", submission.service, submission.step), stamp, number) in submissions.queue
+                    assert (("p", submission.service, submission.procedure_code, submission.step), stamp,
+                            number) in submissions.queue
                     steps.add(submission.step)
                 account = portal["accounts"].for_household(household.id)
                 household_invoices = invoices.for_household(household.id)

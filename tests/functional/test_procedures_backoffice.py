@@ -114,14 +114,15 @@ def test_filters_and_search_through_the_indexes(testapp, requests_data, registry
 
 
 def test_search_reads_indexes_not_every_request(registry, requests_data, portal_tx):
-    """``search`` works on index keys only: it never loads a Submission."""
+    """The staff's search works on index keys: it loads only the requests it returns."""
     with portal_tx() as portal:
         folder = portal["submissions"]
         portal._p_jar.cacheMinimize()
-        keys = folder.search(services=["voirie"], step=1, name="dupont")
-        assert [k[1] for k in keys] == [requests_data["bulky"]]
-        # every request is still a ghost: the search read index keys only, no Submission was loaded
-        assert all(submission._p_changed is None for submission in folder.data.values())
+        rows, _total, more = folder.queue_page(services=["voirie"], step=1, name="dupont")
+        assert [s.number for s in rows] == [requests_data["bulky"]] and not more
+        # every other request is still a ghost: the search read index keys only
+        assert all(submission._p_changed is None for number, submission in folder.data.items()
+                   if number != requests_data["bulky"])
 
 
 def test_status_decision_documents_note_journaled(testapp, requests_data, portal_tx):

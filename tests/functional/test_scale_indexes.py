@@ -430,9 +430,6 @@ def test_request_queue_evolve_step(portal_tx, registry, many_requests):
     with portal_tx() as portal:
         folder = portal[SUBMISSIONS]
         del folder.queue, folder.queue_counts  # as stored before them
-        rows, total, _more = folder.queue_page(services=["voirie"], step=1, limit=3)  # the older way still works
-        assert total == 250 and [s.number for s in rows] == numbers(
-            [r for r in many_requests if r["service"] == "voirie" and r["step"] == 1])[:3]
         build_request_queue(portal, registry)
     with portal_tx() as portal:
         folder = portal[SUBMISSIONS]

@@ -47,20 +47,17 @@ def make_old_portal(conn, requests: int = 700, messages: int = 400) -> Portal:
     """A portal whose indexes are plain OOTreeSets, as in a database created before core:0075."""
     portal = conn.root()[ROOT_KEY] = Portal()
     folder = portal.ensure_folder(SUBMISSIONS, SubmissionFolder)
-    folder.by_date, folder.queue = OOTreeSet(), OOTreeSet()
+    folder.queue = OOTreeSet()
     for i in range(requests):
         submission = Submission(f"D-2026-{i:06d}", "etat-civil", "Acte", "famille", "etat-civil" if i % 3 else "ccas",
                                 "received", 1 + i % 4, created=BASE + datetime.timedelta(minutes=i))
         submission.household_id = f"h{i % 50}"
-        for tree, key in ((folder.by_service, submission.service), (folder.by_step, submission.step),
-                          (folder.by_status, submission.status), (folder.by_procedure, submission.procedure_code),
-                          (folder.by_household, submission.household_id)):
-            if key not in tree:
-                tree[key] = OOTreeSet()  # what the old _bucket created
+        if submission.household_id not in folder.by_household:
+            folder.by_household[submission.household_id] = OOTreeSet()  # what the old _bucket created
         folder.by_name["martin"] = folder.by_name.get("martin") or OOTreeSet()
         folder.by_name["rare"] = folder.by_name.get("rare") or OOTreeSet()
         folder.add_submission(submission, names=["Martin"] if i % 2 else [])
-    folder.by_name["rare"].add(folder.by_date.minKey())
+    folder.by_name["rare"].add(folder["D-2026-000000"].key)
     outbox = portal.ensure_folder("outbox", Outbox)
     outbox.due, outbox.by_created = OOTreeSet(), OOTreeSet()
     outbox.by_state["queued"] = OOTreeSet()
@@ -75,9 +72,9 @@ def make_old_portal(conn, requests: int = 700, messages: int = 400) -> Portal:
 
 def snapshot(portal) -> dict:
     folder, outbox = portal[SUBMISSIONS], portal["outbox"]
-    out = {"by_date": list(folder.by_date.keys()), "queue": list(folder.queue.keys()),
+    out = {"queue": list(folder.queue.keys()),
            "due": list(outbox.due.keys()), "by_created": list(outbox.by_created.keys())}
-    for name in ("by_service", "by_step", "by_status", "by_procedure", "by_name", "by_household"):
+    for name in ("by_name", "by_household"):
         for key, value in getattr(folder, name).items():
             out[(name, key)] = list(value.keys())
     for key, value in outbox.by_state.items():
@@ -90,7 +87,7 @@ def test_evolve_steps_convert_old_sets_keeping_every_key():
     try:
         with db.transaction() as conn:
             portal = make_old_portal(conn)
-            assert type(portal[SUBMISSIONS].by_service["ccas"]) is OOTreeSet
+            assert type(portal[SUBMISSIONS].queue) is OOTreeSet
             before = snapshot(portal)
         with db.transaction() as conn:
             portal = conn.root()[ROOT_KEY]
@@ -100,39 +97,37 @@ def test_evolve_steps_convert_old_sets_keeping_every_key():
             portal = conn.root()[ROOT_KEY]
             folder, outbox = portal[SUBMISSIONS], portal["outbox"]
             assert snapshot(portal) == before  # every key kept, same order
-            for index in [folder.by_date, folder.queue, outbox.due, outbox.by_created, folder.by_name["martin"],
-                          outbox.by_state["queued"]] + [value for name in
-                                                         ("by_service", "by_step", "by_status", "by_procedure")
-                                                         for value in getattr(folder, name).values()]:
+            for index in [folder.queue, outbox.due, outbox.by_created, folder.by_name["martin"],
+                          outbox.by_state["queued"]]:
                 assert type(index) is TimeIndex
             assert max(leaf_sizes(folder.queue)) > 30
             # small per-key sets never split: kept as they were
             assert type(folder.by_name["rare"]) is OOTreeSet
             assert type(folder.by_household["h1"]) is OOTreeSet
             # readers and writers work on the converted folder; new per-key sets are TimeIndex
-            keys = folder.search(services=["ccas"], step=1)
-            assert keys and all(folder.data[number].service == "ccas" for _c, number in keys)
+            rows, total, _more = folder.queue_page(services=["ccas"], step=1, limit=500)
+            assert rows and total == len(rows) and all(s.service == "ccas" and s.step == 1 for s in rows)
             new = Submission("D-2026-999999", "etat-civil", "Acte", "famille", "urbanisme", "received", 1,
                              created=BASE + datetime.timedelta(days=30))
             new.household_id = "h-new"
             folder.add_submission(new, names=["Zoé"])
-            assert type(folder.by_service["urbanisme"]) is TimeIndex
+            assert type(folder.by_name["zoe"]) is TimeIndex
             assert type(folder.by_household["h-new"]) is TimeIndex
             page, total, _more = folder.queue_page(limit=5)
             assert page[0].number == "D-2026-999999" and total == 701
             # a second run changes nothing
             use_large_index_buckets(portal, None)
             use_large_outbox_buckets(portal, None)
-            assert len(folder.by_date) == 701
+            assert len(folder.queue) == 701 * 2  # a service's step and a procedure's step
     finally:
         db.close()
 
 
 def test_new_folders_use_time_indexes():
     folder, outbox = SubmissionFolder(), Outbox()
-    assert type(folder.by_date) is TimeIndex and type(folder.queue) is TimeIndex
+    assert type(folder.queue) is TimeIndex
     assert type(outbox.due) is TimeIndex and type(outbox.by_created) is TimeIndex
-    assert isinstance(folder.by_service, OOBTree)
+    assert isinstance(folder.by_name, OOBTree) and folder.by_service is None  # replaced by the queue
 
 
 # --- reading newest first without walking the whole set ------------------------------------------------
@@ -284,5 +279,74 @@ def test_evolve_step_widens_the_trees_of_an_older_database():
             assert len(journal.for_target("request:D-2026-000007")) == 1 and drafts.purge(BASE + datetime.timedelta(hours=1), limit=5) == 1
             use_wide_trees(portal, None)  # a second run changes nothing
             assert type(portal[SUBMISSIONS].data) is WideOOBTree
+    finally:
+        db.close()
+
+
+def test_evolve_step_drops_the_first_request_indexes():
+    """The indexes of the first releases are no longer written (the queue answers every query): the evolve step
+    forgets them; until it runs, ``search`` reads them for a database not evolved yet."""
+    from compte_citoyen.procedures import drop_old_request_indexes
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn, requests=40, messages=0)
+            folder = portal[SUBMISSIONS]
+            folder.by_date = OOTreeSet(s.key for s in folder.values())
+            folder.by_service, folder.by_step = OOBTree(), OOBTree()
+            folder.by_status, folder.by_procedure = OOBTree(), OOBTree()
+            for submission in folder.values():
+                folder.by_service.setdefault(submission.service, OOTreeSet()).add(submission.key)
+            assert [n for _c, n in folder.search(services=["ccas"])] == [
+                s.number for s in folder.values() if s.service == "ccas"]
+        with db.transaction() as conn:
+            drop_old_request_indexes(conn.root()[ROOT_KEY], None)
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][SUBMISSIONS]
+            assert not {"by_service", "by_step", "by_status", "by_procedure", "by_date"} & set(folder.__dict__)
+            assert folder.by_date is None and len(folder.search(services=["ccas"])) == 0
+            assert folder.queue_count(services=["ccas"]) == 14 and len(folder) == 40
+            assert folder.drop_old_indexes() is False
+    finally:
+        db.close()
+
+
+def test_queue_lists_the_finest_scopes_and_merges_the_others():
+    """A submission writes two queue entries (its service's step, its procedure's step); every other list is
+    their merge, newest first, with the counts of every scope. The evolve step drops the entries an older
+    queue held for the other scopes."""
+    from compte_citoyen.procedures import keep_listed_queue_scopes
+    from compte_citoyen.procedures.models import listed_scope, queue_scopes
+    from compte_citoyen.indexes import newest_first
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn, requests=120, messages=0)
+            folder = portal[SUBMISSIONS]
+            assert len(folder.queue) == 120 * 2
+            for submission in folder.values():  # as an older release wrote it: an entry for every scope
+                for scope in queue_scopes(submission):
+                    folder.queue.add((scope, newest_first(submission.created), submission.number))
+            assert len(folder.queue) == 120 * 6
+        with db.transaction() as conn:
+            keep_listed_queue_scopes(conn.root()[ROOT_KEY], None)
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][SUBMISSIONS]
+            assert len(folder.queue) == 120 * 2 and all(listed_scope(entry[0]) for entry in folder.queue)
+            newest = sorted(folder.values(), key=lambda s: s.created, reverse=True)
+            rows, total, more = folder.queue_page(limit=25, offset=10)
+            assert [s.number for s in rows] == [s.number for s in newest][10:35] and total == 120 and more
+            rows, total, _more = folder.queue_page(step=2, limit=100)
+            assert [s.number for s in rows] == [s.number for s in newest if s.step == 2] and total == 30
+            rows, total, _more = folder.queue_page(services=["ccas"], limit=100)
+            assert [s.number for s in rows] == [s.number for s in newest if s.service == "ccas"] and total == 40
+            rows, _total, more = folder.queue_page(step=3, name="martin", limit=100)
+            assert [s.number for s in rows] == [s.number for s in newest if s.step == 3 and int(s.number[-3:]) % 2]
+            # a status change moves the two entries and the step's counts
+            moved = next(s for s in newest if s.step == 1)
+            folder.set_status(moved, "done", 4)
+            assert moved in folder.queue_page(step=4, limit=100)[0] and folder.queue_count(step=4) == 31
+            assert moved not in folder.queue_page(step=1, limit=100)[0] and folder.queue_count(step=1) == 29
+            assert len(folder.queue) == 120 * 2 and folder.queue_count() == 120
     finally:
         db.close()

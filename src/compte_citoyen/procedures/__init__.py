@@ -38,6 +38,18 @@ def use_large_index_buckets(portal, registry) -> None:
     portal[SUBMISSIONS].use_time_indexes()
 
 
+def drop_old_request_indexes(portal, registry) -> None:
+    """Forget the request indexes of the first releases, replaced by the queue (a submission writes less)."""
+    create_folders(portal, registry)
+    portal[SUBMISSIONS].drop_old_indexes()
+
+
+def keep_listed_queue_scopes(portal, registry) -> None:
+    """Keep in the staff's queue the entries of the finest scopes only (a submission writes two, not six)."""
+    create_folders(portal, registry)
+    portal[SUBMISSIONS].keep_listed_scopes()
+
+
 def _build_registry(config) -> None:
     """Build the procedure registry at start-up: a duplicate code or a broken descriptor stops the start."""
     from .registry import get_registry
@@ -48,5 +60,7 @@ def includeme(config):
     config.add_evolve_step("core:0020-procedures", create_folders)
     config.add_evolve_step("core:0073-request-queue", build_request_queue)
     config.add_evolve_step("core:0075-large-index-buckets", use_large_index_buckets)
+    config.add_evolve_step("core:0078-drop-old-request-indexes", drop_old_request_indexes)
+    config.add_evolve_step("core:0079-queue-listed-scopes", keep_listed_queue_scopes)
     config.add_translation_dirs("compte_citoyen.procedures:locale/")
     config.action("compte_citoyen.procedures.registry", _build_registry, args=(config,), order=10)

@@ -1,13 +1,14 @@
 """Submissions (filed requests), their attachments, and the drafts of forms being filled.
 
 ``SubmissionFolder`` keeps every request under its readable number and maintains its indexes in the same
-transaction as the change (by household, service, step, date, normalised name, procedure): the pages and
-the back office read an index, never every request. Index entries are ``(created, number)`` tuples, so any
-index or intersection of indexes is already sorted by date.
+transaction as the change (the staff's queue, by household, by normalised name): the pages and the back office
+read an index, never every request. Entries of the per-household and per-name sets are ``(created, number)``
+tuples, so they are sorted by date.
 
-The staff's queue reads ``queue``, whose ascending order is newest first within a scope (every request, a
-step, a service, a service's step, a service's procedure, and that procedure's step), one page at a time;
-its counts come from a ``Length`` per scope changed in the same transaction as the request
+The staff's queue reads ``queue``, whose ascending order is newest first within a scope (a service's step and
+a procedure's step: ``listed_scope``); a wider list (a service, a step, every request) merges those ranges
+lazily, one page at a time. Its counts come from a ``Length`` per scope (every request, a step, a service, a
+service's step, a service's procedure, and that procedure's step) changed in the same transaction as the request
 (``queue_page``). The evolve step ``core:0073-request-queue`` builds both for existing databases.
 
 The time-ordered sets are ``TimeIndex`` (large leaves: concurrent submissions seldom split the leaf they all
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import heapq
+from itertools import islice
 from typing import Iterable, Iterator
 
 from BTrees.Length import Length
@@ -208,21 +210,30 @@ def queue_scopes(submission: Submission) -> list[tuple]:
     return [ALL_SCOPE, ("s", service), ("p", service, procedure)] + step_scopes(submission, submission.step)
 
 
+def listed_scope(scope: tuple) -> bool:
+    """Whether ``queue`` holds entries for ``scope``: only the finest, a service's step and a procedure's step.
+    Every other scope is counted (a ``Length`` each) and listed by merging those: a submission writes two
+    entries (two leaves) instead of six, and no leaf is shared by every submission of the city."""
+    return (scope[0] == "s" and len(scope) == 3) or (scope[0] == "p" and len(scope) == 4)
+
+
+#: attributes of the first releases' indexes (see ``SubmissionFolder.drop_old_indexes``)
+OLD_INDEXES = ("by_service", "by_step", "by_status", "by_procedure", "by_date")
+
+
 class SubmissionFolder(Folder):
     """Every request under its number, with indexes kept in the same transaction as the change."""
 
     queue = None         # OOTreeSet((scope, -created microseconds, number)), see queue_scopes
     queue_counts = None  # OOBTree scope -> Length
+    # Indexes of the first releases, replaced by ``queue`` and no longer written (evolve step
+    # core:0078-drop-old-request-indexes removes them): read only by ``search`` on a database not evolved yet.
+    by_service = by_step = by_status = by_procedure = by_date = None
 
     def __init__(self):
         super().__init__()
         self.by_household = OOBTree()   # household id -> TimeIndex((created, number))
-        self.by_service = OOBTree()     # service code -> TimeIndex((created, number))
-        self.by_step = OOBTree()        # step (1-4) -> TimeIndex((created, number))
-        self.by_status = OOBTree()      # status code -> TimeIndex((created, number))
-        self.by_procedure = OOBTree()   # procedure code -> TimeIndex((created, number))
         self.by_name = OOBTree()        # normalised name -> TimeIndex((created, number))
-        self.by_date = TimeIndex()      # (created, number) of every request
         self.rate = OOBTree()           # (hour number, client address) -> Length, anonymous submissions
         self.queue = TimeIndex()
         self.queue_counts = OOBTree()
@@ -236,30 +247,33 @@ class SubmissionFolder(Folder):
         key = submission.key
         if submission.household_id:
             _bucket(self.by_household, submission.household_id).add(key)
-        _bucket(self.by_service, submission.service).add(key)
-        _bucket(self.by_step, submission.step).add(key)
-        _bucket(self.by_status, submission.status).add(key)
-        _bucket(self.by_procedure, submission.procedure_code).add(key)
-        self.by_date.add(key)
         self.index_names(submission, names)
         self._enqueue(submission, queue_scopes(submission), 1)
         return submission
 
     def _enqueue(self, submission: Submission, scopes: list[tuple], delta: int) -> None:
-        """Add (``delta`` 1) or remove (-1) the request's entries of ``queue`` for ``scopes``, with the counts."""
+        """Add (``delta`` 1) or remove (-1) the request in ``scopes``: an entry of ``queue`` for the listed
+        ones (``listed_scope``), a count for each. Adding twice or removing what is not there changes nothing."""
         if self.queue is None:
             return  # not evolved yet: core:0073-request-queue builds the queue and its counts
         stamp = newest_first(submission.created)
+        entries = [(scope, stamp, submission.number) for scope in scopes if listed_scope(scope)]
+        if delta > 0:
+            if not self.queue.add(entries[0]):
+                return
+            for entry in entries[1:]:
+                self.queue.add(entry)
+        else:
+            if entries[0] not in self.queue:
+                return
+            for entry in entries:
+                self.queue.discard(entry)
         for scope in scopes:
-            entry = (scope, stamp, submission.number)
-            if delta > 0:
-                if self.queue.add(entry):
-                    change_count(self.queue_counts, scope, 1)
-            elif entry in self.queue:
-                self.queue.remove(entry)
-                change_count(self.queue_counts, scope, -1)
+            change_count(self.queue_counts, scope, delta)
 
     def index_names(self, submission: Submission, names: Iterable[str]) -> None:
+        """Index each word of the names (the search matches each word typed as a prefix of one of them; a
+        whole name would only repeat its first word's entry, and every entry is one more leaf written)."""
         key = submission.key
         for old in submission.index_names:
             bucket = self.by_name.get(old)
@@ -267,7 +281,7 @@ class SubmissionFolder(Folder):
                 bucket.discard(key)
         normalised = []
         for name in names:
-            for part in {normalise_name(name)} | {normalise_name(w) for w in (name or "").split()}:
+            for part in (normalise_name(word) for word in (name or "").split()):
                 if part and part not in normalised:
                     normalised.append(part)
         for part in normalised:
@@ -275,16 +289,9 @@ class SubmissionFolder(Folder):
         submission.index_names = tuple(normalised)
 
     def set_status(self, submission: Submission, status: str, step: int) -> None:
-        key = submission.key
         old_step = submission.step
-        for tree, old in ((self.by_step, submission.step), (self.by_status, submission.status)):
-            bucket = tree.get(old)
-            if bucket is not None:
-                bucket.discard(key)
         submission.status = status
         submission.step = step
-        _bucket(self.by_step, step).add(key)
-        _bucket(self.by_status, status).add(key)
         if old_step != step:
             self._enqueue(submission, step_scopes(submission, old_step), -1)
             self._enqueue(submission, step_scopes(submission, step), 1)
@@ -304,11 +311,15 @@ class SubmissionFolder(Folder):
     def search(self, *, services: Iterable[str] | None = None, procedures: Iterable[str] | None = None,
                step: int | None = None, status: str | None = None, name: str | None = None,
                date_from: datetime.datetime | None = None, date_to: datetime.datetime | None = None):
-        """Index keys matching every filter, oldest first (``None`` filters are not applied).
+        """Index keys matching every filter, oldest first (``None`` filters are not applied): the older way, for
+        a database not evolved yet (no ``queue``), from the indexes of the first releases.
 
         Built from index intersections and a date slice; never reads the requests themselves, but the
         intersections walk every key of the indexes involved: pages use ``queue_page`` / ``queue_count``.
+        Those indexes are no longer written: requests filed since the upgrade appear once ``evolve`` has run.
         """
+        if self.by_date is None:
+            return OOSet()
         result = None
 
         def narrow(current, keys):
@@ -386,6 +397,21 @@ class SubmissionFolder(Folder):
             return [("s", service) + tail for service in dict.fromkeys(services)]
         return [("t", step)] if step is not None else [ALL_SCOPE]
 
+    def _listed_scopes(self, services: Iterable[str] | None, procedures: Iterable[str] | None,
+                       step: int | None) -> list[tuple]:
+        """The listed scopes (``listed_scope``) whose union answers the filters: each counted scope is the
+        union of its steps' scopes, every request the union of the services' steps (read from the counters'
+        keys: a few services, a few steps)."""
+        steps = [step] if step is not None else [
+            scope[1] for scope in self.queue_counts.keys(min=("t",), max=("t\x00",)) if len(scope) == 2]
+        if procedures is None and services is None:
+            services = [scope[1] for scope in self.queue_counts.keys(min=("s",), max=("s\x00",))
+                        if len(scope) == 2]
+        listed = []
+        for scope in self._scopes(services, procedures, None):
+            listed += [scope + (each,) for each in steps]
+        return listed
+
     def _scope_keys(self, scope: tuple, date_from: datetime.datetime | None,
                     date_to: datetime.datetime | None):
         low = (scope, newest_first(date_to)) if date_to is not None else (scope,)
@@ -420,11 +446,13 @@ class SubmissionFolder(Folder):
             page = keys[offset:offset + limit]
             return [self.data[number] for _c, number in page], len(keys), offset + limit < len(keys)
         scopes = self._scopes(services, procedures, step)
+        listed = self._listed_scopes(services, procedures, step)
         if name:
             found = []
+            every = services is None and procedures is None and step is None
             for created, number in self.newest_name_keys(name, date_from, date_to):
                 stamp = newest_first(created)
-                if any((scope, stamp, number) in self.queue for scope in scopes):
+                if every or any((scope, stamp, number) in self.queue for scope in listed):
                     found.append(number)
                     if len(found) > offset + limit:
                         break
@@ -432,10 +460,10 @@ class SubmissionFolder(Folder):
             return [self.data[number] for number in page], None, len(found) > offset + limit
         if date_from is None and date_to is None:
             total = sum(read_count(self.queue_counts, scope) for scope in scopes)
-            entries = merged_page([self._scope_keys(scope, None, None) for scope in scopes], offset, limit,
+            entries = merged_page([self._scope_keys(scope, None, None) for scope in listed], offset, limit,
                                   key=lambda entry: entry[1:])
             return [self.data[number] for _s, _c, number in entries], total, offset + limit < total
-        entries = merged_page([self._scope_keys(scope, date_from, date_to) for scope in scopes], offset,
+        entries = merged_page([self._scope_keys(scope, date_from, date_to) for scope in listed], offset,
                               limit + 1, key=lambda entry: entry[1:])
         more = len(entries) > limit
         return [self.data[number] for _s, _c, number in entries[:limit]], None, more
@@ -455,10 +483,35 @@ class SubmissionFolder(Folder):
         Per-key sets no larger than an old leaf (a household's requests, a rare name) never split and are kept.
         """
         batch = Batch(self, size=1)  # ticked once per chunk of copied keys
-        self.by_date = convert_time_index(self.by_date, batch)
         self.queue = convert_time_index(self.queue, batch)
-        for tree in (self.by_service, self.by_step, self.by_status, self.by_procedure, self.by_name):
-            convert_time_indexes(tree, batch, min_keys=OLD_LEAF_SIZE)
+        convert_time_indexes(self.by_name, batch, min_keys=OLD_LEAF_SIZE)
+
+    def keep_listed_scopes(self, chunk: int = 20000) -> int:
+        """Rebuild ``queue`` with the entries of the listed scopes only (the counters are unchanged): for a
+        queue built when every scope had its entries. Returns how many entries were dropped."""
+        if self.queue is None:
+            return 0
+        batch = Batch(self, size=1)
+        new, dropped, keys = TimeIndex(), 0, iter(self.queue.keys())
+        while True:
+            part = list(islice(keys, chunk))
+            if not part:
+                break
+            kept = [entry for entry in part if listed_scope(entry[0])]
+            dropped += len(part) - len(kept)
+            new.update(kept)
+            batch.tick()
+        self.queue = new
+        return dropped
+
+    def drop_old_indexes(self) -> bool:
+        """Forget the indexes of the first releases (``queue`` answers every query they did); True if any."""
+        found = False
+        for name in OLD_INDEXES:
+            if name in self.__dict__:
+                delattr(self, name)
+                found = True
+        return found
 
     @staticmethod
     def _union(tree: OOBTree, codes: Iterable[str]) -> OOSet:
