@@ -59,7 +59,7 @@ def make_old_portal(conn, requests: int = 700, messages: int = 400) -> Portal:
         folder.add_submission(submission, names=["Martin"] if i % 2 else [])
     folder.by_name["rare"].add(folder["D-2026-000000"].key)
     outbox = portal.ensure_folder("outbox", Outbox)
-    outbox.due, outbox.by_created = OOTreeSet(), OOTreeSet()
+    outbox.due = OOTreeSet()
     outbox.by_state["queued"] = OOTreeSet()
     for i in range(messages):
         message = Message(id=f"m{i:05d}", event_key=f"e{i}", kind="acknowledgement", channel="email",
@@ -73,7 +73,7 @@ def make_old_portal(conn, requests: int = 700, messages: int = 400) -> Portal:
 def snapshot(portal) -> dict:
     folder, outbox = portal[SUBMISSIONS], portal["outbox"]
     out = {"queue": list(folder.queue.keys()),
-           "due": list(outbox.due.keys()), "by_created": list(outbox.by_created.keys())}
+           "due": list(outbox.due.keys())}
     for name in ("by_name", "by_household"):
         for key, value in getattr(folder, name).items():
             out[(name, key)] = list(value.keys())
@@ -97,7 +97,7 @@ def test_evolve_steps_convert_old_sets_keeping_every_key():
             portal = conn.root()[ROOT_KEY]
             folder, outbox = portal[SUBMISSIONS], portal["outbox"]
             assert snapshot(portal) == before  # every key kept, same order
-            for index in [folder.queue, outbox.due, outbox.by_created, folder.by_name["martin"],
+            for index in [folder.queue, outbox.due, folder.by_name["martin"],
                           outbox.by_state["queued"]]:
                 assert type(index) is TimeIndex
             assert max(leaf_sizes(folder.queue)) > 30
@@ -126,7 +126,7 @@ def test_evolve_steps_convert_old_sets_keeping_every_key():
 def test_new_folders_use_time_indexes():
     folder, outbox = SubmissionFolder(), Outbox()
     assert type(folder.queue) is TimeIndex
-    assert type(outbox.due) is TimeIndex and type(outbox.by_created) is TimeIndex
+    assert type(outbox.due) is TimeIndex and outbox.by_created is None  # the list of every message merges states
     assert isinstance(folder.by_name, OOBTree) and folder.by_service is None  # replaced by the queue
 
 
@@ -348,5 +348,38 @@ def test_queue_lists_the_finest_scopes_and_merges_the_others():
             assert moved in folder.queue_page(step=4, limit=100)[0] and folder.queue_count(step=4) == 31
             assert moved not in folder.queue_page(step=1, limit=100)[0] and folder.queue_count(step=1) == 29
             assert len(folder.queue) == 120 * 2 and folder.queue_count() == 120
+    finally:
+        db.close()
+
+
+def test_every_message_listed_from_the_state_sets():
+    """The list of every message merges the per-state sets, newest first, with the cursor of the next page; the
+    index of every message of the first releases is forgotten by an evolve step."""
+    from compte_citoyen.notification import drop_outbox_by_created
+    from compte_citoyen.notification.models import FAILED, SENT
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn, requests=1, messages=90)
+            outbox = portal["outbox"]
+            for i, message in enumerate(sorted(outbox.values(), key=lambda m: m.created)):
+                if i % 3 == 1:
+                    outbox.set_state(message, SENT)
+                elif i % 3 == 2:
+                    outbox.set_state(message, FAILED)
+            outbox.by_created = OOTreeSet()  # as stored by the first releases
+        with db.transaction() as conn:
+            drop_outbox_by_created(conn.root()[ROOT_KEY], None)
+        with db.transaction() as conn:
+            outbox = conn.root()[ROOT_KEY]["outbox"]
+            assert "by_created" not in outbox.__dict__ and outbox.by_created is None
+            newest = [m.id for m in sorted(outbox.values(), key=lambda m: m.created, reverse=True)]
+            first, cursor = outbox.page(limit=40)
+            second, cursor2 = outbox.page(after=cursor, limit=40)
+            third, cursor3 = outbox.page(after=cursor2, limit=40)
+            assert [m.id for m in first + second + third] == newest and cursor3 is None
+            assert [m.id for m in outbox.page(SENT, limit=100)[0]] == [
+                m for m in newest if outbox[m].state == SENT]
+            assert outbox.page("unknown") == ([], None)
     finally:
         db.close()

@@ -166,6 +166,11 @@ def use_large_outbox_buckets(portal, registry):
     portal.ensure_folder(OUTBOX, Outbox).use_time_indexes()
 
 
+def drop_outbox_by_created(portal, registry):
+    """Forget the outbox's index of every message: the list of every message merges the per-state sets."""
+    portal.ensure_folder(OUTBOX, Outbox).drop_by_created()
+
+
 def messages_macro(request=None):
     """The ``messages`` macro (``notification/templates/messages.pt``) for pages that list messages."""
     from pyramid.renderers import get_renderer
@@ -177,6 +182,7 @@ def includeme(config):
     config.add_evolve_step("core:0002-outbox-indexes", index_outbox_states)
     config.add_evolve_step("core:0072-outbox-state-counts", count_outbox_states)
     config.add_evolve_step("core:0076-outbox-large-index-buckets", use_large_outbox_buckets)
+    config.add_evolve_step("core:0080-outbox-without-by-created", drop_outbox_by_created)
     config.add_translation_dirs("compte_citoyen.notification:locale/")
     config.include("pyramid_mailer")
     config.add_request_method(messages_macro, "messages_macro", reify=True)

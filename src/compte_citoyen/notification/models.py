@@ -11,6 +11,7 @@ afterwards) no longer holds the secret; subject, recipient, state, dates and his
 from __future__ import annotations
 
 import datetime
+import heapq
 
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
@@ -128,13 +129,15 @@ class Message(Persistent):
 class Outbox(Folder):
     """Messages by id, with indexes: due queue, per household, per request, per state, and event keys.
 
-    ``due`` holds ``(due_at, id)`` of queued messages in delivery order; ``by_state`` / ``by_created`` hold
-    ``order_key`` tuples (newest first) so the back office pages through them without reading every message;
+    ``due`` holds ``(due_at, id)`` of queued messages in delivery order; ``by_state`` holds ``order_key``
+    tuples (newest first) so the back office pages through them without reading every message;
     ``state_counts`` holds a ``Length`` per state, changed with the state (``count`` walks no index).
     """
 
     by_state = None      # state -> TimeIndex(order_key); class default for outboxes created before it
-    by_created = None    # TimeIndex(order_key) of every message
+    # TimeIndex(order_key) of every message in the first releases: no longer written, the list of every message
+    # merges the per-state sets (evolve step core:0080-outbox-without-by-created forgets it)
+    by_created = None
     by_request = None    # request number -> TimeIndex((created, id))
     state_counts = None  # state -> Length (evolve step core:0072-outbox-state-counts for older outboxes)
 
@@ -150,7 +153,6 @@ class Outbox(Folder):
         if self.by_state is not None:
             return False
         self.by_state = OOBTree()
-        self.by_created = TimeIndex()
         self.by_request = WideOOBTree()
         self.state_counts = OOBTree()  # counted as the messages are indexed again
         return True
@@ -170,9 +172,15 @@ class Outbox(Folder):
         per-request sets are small and not shared by concurrent requests: kept."""
         batch = Batch(self, size=1)  # ticked once per chunk of copied keys
         self.due = convert_time_index(self.due, batch)
-        self.by_created = convert_time_index(self.by_created, batch)
         if self.by_state is not None:
             convert_time_indexes(self.by_state, batch, min_keys=OLD_LEAF_SIZE)
+
+    def drop_by_created(self) -> bool:
+        """Forget the index of every message of the first releases (``page`` merges the states); True if any."""
+        if "by_created" in self.__dict__:
+            del self.by_created
+            return True
+        return False
 
     def use_wide_trees(self, batch=None) -> None:
         """Large-leaf trees for the keys every submission adds (evolve step ``core:0077-wide-trees``)."""
@@ -199,7 +207,6 @@ class Outbox(Folder):
             self._bucket(self.by_request, message.request_number).add((message.created, message.id))
         if self._bucket(self.by_state, message.state).add(order_key(message.created, message.id)):
             self._count(message.state, 1)
-        self.by_created.add(order_key(message.created, message.id))
         self.event_keys[message.event_key] = message.id
 
     def unqueue(self, message: Message) -> None:
@@ -257,11 +264,18 @@ class Outbox(Folder):
 
     def page(self, state: str | None = None, after: tuple | None = None,
              limit: int = 50) -> tuple[list[Message], tuple | None]:
-        """One page of messages, newest first, optionally of one state; returns (messages, next cursor)."""
-        tree = self.by_created if not state else (self.by_state.get(state) if self.by_state else None)
-        if not tree:
+        """One page of messages, newest first, optionally of one state; returns (messages, next cursor).
+
+        Every message is in the set of its state: the list of every message merges those few sets lazily (one
+        index less to write for each message, and not one leaf shared by every message of the city)."""
+        if not self.by_state:
             return [], None
-        keys = tree.keys(min=after, excludemin=True) if after is not None else tree.keys()
+        trees = [self.by_state.get(state)] if state else list(self.by_state.values())
+        ranges = [tree.keys(min=after, excludemin=True) if after is not None else tree.keys()
+                  for tree in trees if tree]
+        if not ranges:
+            return [], None
+        keys = ranges[0] if len(ranges) == 1 else heapq.merge(*ranges)
         out, last, more = [], None, False
         for key in keys:
             if len(out) >= limit:
