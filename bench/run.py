@@ -1,6 +1,6 @@
 """The benchmark: `make bench` (or `.venv/bin/python bench/run.py [options]`). Never part of `make test`.
 
-For each database size (10,000 households by default; add 100000 with `--households 10000 100000`):
+For each database size (10,000 and 100,000 households by default, `--households N [N ...]` to choose):
 
 1. generate the database once under bench/data/h<N>/ with `compte-citoyen INI generate-data` (reused afterwards);
 2. prepare it: pick 16 validated households (all generated accounts share one password), create one back-office
