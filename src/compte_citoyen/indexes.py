@@ -114,13 +114,19 @@ def widen(tree, batch: "Batch | None" = None, chunk: int = 5000):
     wide = WIDE_CLASSES.get(type(tree))
     if wide is None:
         return tree
-    new = wide()
-    items = iter(tree.items() if hasattr(tree, "items") else tree.keys())
+    return copy_in_chunks(wide(), tree.items() if hasattr(tree, "items") else tree.keys(), batch, chunk)
+
+
+def copy_in_chunks(new, items: Iterable, batch: "Batch | None" = None, chunk: int = 5000,
+                   keep: Callable | None = None):
+    """``new`` (a tree or set) updated with ``items`` (those ``keep`` accepts, when given), ``chunk`` at a time,
+    ticking ``batch`` after each chunk: an evolve step copying a large index keeps memory flat."""
+    items = iter(items)
     while True:
         part = list(islice(items, chunk))
         if not part:
             break
-        new.update(part)
+        new.update([item for item in part if keep(item)] if keep is not None else part)
         if batch is not None:
             batch.tick()
     return new
@@ -138,16 +144,7 @@ def convert_time_index(tree_set, batch: "Batch | None" = None, chunk: int = 5000
     """
     if tree_set is None or isinstance(tree_set, TimeIndex):
         return tree_set
-    new = TimeIndex()
-    keys = iter(tree_set.keys())
-    while True:
-        part = list(islice(keys, chunk))
-        if not part:
-            break
-        new.update(part)
-        if batch is not None:
-            batch.tick()
-    return new
+    return copy_in_chunks(TimeIndex(), tree_set.keys(), batch, chunk)
 
 
 def convert_time_indexes(tree, batch: "Batch | None" = None, min_keys: int = 0) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime
 import heapq
-from itertools import islice
 from typing import Iterable, Iterator
 
 from BTrees.Length import Length
@@ -28,8 +27,8 @@ from persistent.list import PersistentList
 from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
-from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, merged_page,
-                       newest_first, newest_keys, OLD_LEAF_SIZE, read_count, widen)
+from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, copy_in_chunks,
+                       merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, read_count, widen)
 from ..resources import Folder
 from ..security import utcnow
 from .registry import STEP_COUNT, STEP_RECEIVED, STEPS
@@ -491,18 +490,10 @@ class SubmissionFolder(Folder):
         queue built when every scope had its entries. Returns how many entries were dropped."""
         if self.queue is None:
             return 0
-        batch = Batch(self, size=1)
-        new, dropped, keys = TimeIndex(), 0, iter(self.queue.keys())
-        while True:
-            part = list(islice(keys, chunk))
-            if not part:
-                break
-            kept = [entry for entry in part if listed_scope(entry[0])]
-            dropped += len(part) - len(kept)
-            new.update(kept)
-            batch.tick()
-        self.queue = new
-        return dropped
+        before = len(self.queue)
+        self.queue = copy_in_chunks(TimeIndex(), self.queue.keys(), Batch(self, size=1), chunk,
+                                    keep=lambda entry: listed_scope(entry[0]))
+        return before - len(self.queue)
 
     def drop_old_indexes(self) -> bool:
         """Forget the indexes of the first releases (``queue`` answers every query they did); True if any."""
