@@ -362,7 +362,8 @@ def replays_in(log_path: Path, start: int) -> dict:
             continue
         total += 1
         match = re.search(r"class ([\w.]+)", line)
-        classes[match.group(1).rsplit(".", 1)[-1] if match else "?"] += 1
+        classes[match.group(1).rsplit(".", 1)[-1] if match else
+                "read conflict" if "read conflict" in line else "other"] += 1
     return {"total": total, "classes": dict(classes.most_common(6))}
 
 
@@ -579,16 +580,21 @@ def render(report: dict) -> str:
         hello = size["hello"]
         gen = size["generation"]
         lines += [f"### {size['households']:,} households".replace(",", " "), "",
-                  f"Database: {size['data_fs_bytes'] / 1e9:.2f} GB after pack; generated in {gen['seconds']:.0f} s "
+                  f"Database: {size['data_fs_bytes'] / 1e9:.2f} GB"
+                  f"{'' if 'not packed' in gen.get('summary', '') else ' after pack'}; generated in {gen['seconds']:.0f} s "
                   f"({gen.get('summary', '')}).", "",
-                  "| Page | req/s | p50 (ms) | p99 (ms) | ratio to hello world | errors |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: |",
+                  "| Page | req/s | p50 (ms) | p99 (ms) | ratio to hello world | errors | conflicts replayed |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
                   f"| hello world (bare Pyramid) | {hello['rps']:.0f} | {hello['p50_ms']:.1f} | {hello['p99_ms']:.1f} "
-                  f"| 100 % | {hello['errors']} |"]
+                  f"| 100 % | {hello['errors']} | |"]
         for name, fig in size["scenarios"].items():
             errors = f"{fig['errors']} ({', '.join(fig['error_statuses'])})" if fig["errors"] else "0"
+            replays = fig.get("replays") or {}
+            where = ", ".join(f"{count} {'read conflict' if name_ == '?' else name_}"
+                              for name_, count in (replays.get("classes") or {}).items())
+            replayed = f"{replays.get('total', 0)}" + (f" ({where})" if where else "")
             lines.append(f"| {name} | {fig['rps']:.1f} | {fig['p50_ms']:.1f} | {fig['p99_ms']:.1f} | "
-                         f"{fig['ratio'] * 100:.1f} % | {errors} / {fig['requests']} |")
+                         f"{fig['ratio'] * 100:.1f} % | {errors} / {fig['requests']} | {replayed} |")
         single = size.get("search_single")
         if single:
             lines += ["", f"Back-office search for \u00ab {SEARCH_NAME} \u00bb, one client: p50 "
@@ -634,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = {"date": f"{datetime.datetime.now():%Y-%m-%d %H:%M}", "machine": machine(), "workers": args.workers,
               "clients": args.clients, "duration": args.duration,
-              "command": "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "command": " ".join(["python bench/run.py"] + (argv if argv is not None else sys.argv[1:])),
               "argon2": argon2_figures(args.workers), "sizes": []}
     for households in args.households:
         report["sizes"].append(run_size(households, args))
