@@ -628,8 +628,8 @@ def render(report: dict) -> str:
         if after_pages and fill:
             lines += ["", f"Resident memory per worker after the pages above: "
                           f"{', '.join(f'{m:.0f}' for m in after_pages)} MB; after {fill['pages']} back-office "
-                          f"lists of random days ({fill['errors']} errors), which load far more objects than the "
-                          f"connection cache keeps: {', '.join(f'{m:.0f}' for m in size['memory_mb'])} MB "
+                          f"lists of random days ({fill['errors']} errors; each loads up to 30 requests and the "
+                          f"index leaves of its day): {', '.join(f'{m:.0f}' for m in size['memory_mb'])} MB "
                           f"(hello world workers: {', '.join(f'{m:.0f}' for m in size['hello_memory_mb'])} MB).", ""]
         else:
             lines += ["", f"Resident memory per worker after the run: "
