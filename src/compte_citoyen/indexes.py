@@ -63,6 +63,17 @@ def change_count(counts, key, delta: int) -> None:
     counter.change(delta)
 
 
+def track_entry(index, counts, entry, count_key, delta: int) -> None:
+    """Add (``delta`` 1) or remove (-1) ``entry`` of the set ``index``, changing the counter ``counts[count_key]``
+    only when the set changed (adding twice or removing what is not there counts nothing)."""
+    if delta > 0:
+        if index.add(entry):
+            change_count(counts, count_key, 1)
+    elif entry in index:
+        index.remove(entry)
+        change_count(counts, count_key, -1)
+
+
 def read_count(counts, key) -> int:
     counter = counts.get(key) if counts is not None else None
     return counter() if counter is not None else 0

@@ -22,7 +22,8 @@ from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from persistent.mapping import PersistentMapping
 
-from ..indexes import (Batch, change_count, invert_text, newest_first, page_of, read_count, revert_text)
+from ..indexes import (Batch, change_count, invert_text, newest_first, page_of, read_count, revert_text,
+                       track_entry)
 from ..resources import Folder
 from ..security import utcnow
 
@@ -191,13 +192,7 @@ class InvoiceFolder(Folder):
         """Add (``delta`` 1) or remove (-1) one invoice from the newest-first index and its counter."""
         if self.recent is None:
             return  # not evolved yet: core:0071-billing-indexes builds both from the other indexes
-        entry = self._recent_key(regie, scope, issue_date, key)
-        if delta > 0:
-            if self.recent.add(entry):
-                change_count(self.counts, (regie, scope), 1)
-        elif entry in self.recent:
-            self.recent.remove(entry)
-            change_count(self.counts, (regie, scope), -1)
+        track_entry(self.recent, self.counts, self._recent_key(regie, scope, issue_date, key), (regie, scope), delta)
 
     def add_invoice(self, invoice: Invoice) -> Invoice:
         self.add(invoice.key, invoice)
@@ -547,13 +542,7 @@ class AnomalyFolder(Folder):
     def _track(self, regie: str, scope: str, created: datetime.datetime, anomaly_id: str, delta: int) -> None:
         if self.recent is None:
             return  # not evolved yet: core:0071-billing-indexes builds both
-        entry = (regie, scope, newest_first(created), anomaly_id)
-        if delta > 0:
-            if self.recent.add(entry):
-                change_count(self.counts, (regie, scope), 1)
-        elif entry in self.recent:
-            self.recent.remove(entry)
-            change_count(self.counts, (regie, scope), -1)
+        track_entry(self.recent, self.counts, (regie, scope, newest_first(created), anomaly_id), (regie, scope), delta)
 
     def record(self, anomaly: Anomaly) -> Anomaly:
         self.add(anomaly.id, anomaly)
