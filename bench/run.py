@@ -280,12 +280,37 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
             for account, household, invoice in chosen[:clients]:
                 prepared.append({"code": account.code, "invoice": [invoice.regie, invoice.number]})
             spare = [account.code for account, _h, _i in chosen[clients * 2:clients * 3]]
+            sample = sample_requests(portal, rng)
         conn.close()
     finally:
         from compte_citoyen.operations.commands import close_storage
         env.closer()
         close_storage(env.db)
-    return {"citizens": prepared, "submitters": submitters, "spare": spare, "totp_secret": totp_secret}
+    return {"citizens": prepared, "submitters": submitters, "spare": spare, "totp_secret": totp_secret,
+            "requests": sample}
+
+
+def sample_requests(portal, rng, size: int = 20000) -> list[str]:
+    """Numbers of requests drawn uniformly from the whole database (for the cache-filling phase): each year's
+    numbers run from 1 to its sequence's value, so a draw is a lookup, not a walk through a million keys."""
+    from compte_citoyen.procedures.models import SUBMISSIONS
+    folder = portal[SUBMISSIONS]
+    years = [(name.split("-", 1)[1], sequence.value) for name, sequence in portal.sequences.items()
+             if name.startswith("requests-") and sequence.value]
+    total = sum(count for _year, count in years)
+    numbers: list[str] = []
+    for _ in range(size * 3):
+        if len(numbers) >= size or not total:
+            break
+        draw = rng.randrange(total)
+        for year, count in years:
+            if draw < count:
+                number = f"{year}-{draw + 1:06d}"
+                if number in folder.data:  # reserved numbers a failed request never used are gaps
+                    numbers.append(number)
+                break
+            draw -= count
+    return numbers
 
 
 # --- 3. servers ---------------------------------------------------------------------------------------------------
@@ -319,6 +344,19 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by these processes (``/proc/<pid>/stat``), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / ticks
 
 
 def start_zeo(households: int) -> Server:
@@ -369,7 +407,10 @@ def replays_in(log_path: Path, start: int) -> dict:
 
 # --- 4. load --------------------------------------------------------------------------------------------------------
 
-def load(port: int, clients_spec: list[dict], duration: float, clients: int, warmup: float = 2) -> dict:
+WARMUP = 2  # seconds of warm-up before each measure
+
+
+def load(port: int, clients_spec: list[dict], duration: float, clients: int, warmup: float = WARMUP) -> dict:
     spec = {"host": "127.0.0.1", "port": port, "duration": duration, "clients": clients, "warmup": warmup,
             "processes": 2, "clients_spec": clients_spec}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
@@ -488,21 +529,30 @@ def scenarios_for(port: int, prepared: dict, clients: int) -> dict[str, list[dic
     }
 
 
-def cache_filling(staff_cookie: str, clients: int, days: int = 800, seed: int = 11) -> list[dict]:
-    """Back-office request lists of random days (30 different requests a page): each worker loads far more
-    objects than its connection cache keeps (``cache-size`` in etc/zeo-client.conf), so its resident memory
-    reaches what the cache settings allow, whatever the size of the database."""
+def cache_filling(staff_cookie: str, clients: int, numbers: list[str], days: int = 800, seed: int = 11,
+                  pages: int = 600) -> list[dict]:
+    """Back-office pages spread over the whole database: the list of a random day (up to 30 requests and the
+    index leaves of that day) and the detail of two requests drawn at random from every request (the request,
+    its answers, history and documents). Each worker loads far more objects than its connection cache keeps
+    (``cache-size`` and ``cache-size-bytes`` in etc/zeo-client.conf), at both database sizes, so its resident
+    memory reaches what the cache settings allow."""
     import random
     rng = random.Random(seed)
     today = datetime.date.today()
     out = []
     for _ in range(clients):
         steps = []
-        for _ in range(300):
-            day = (today - datetime.timedelta(days=rng.randint(1, days))).isoformat()
-            steps.append({"path": f"/backoffice/demandes?du={day}&au={day}&page={rng.randint(1, 2)}"})
+        for index in range(pages):
+            if index % 3 == 0 or not numbers:
+                day = (today - datetime.timedelta(days=rng.randint(1, days))).isoformat()
+                steps.append({"path": f"/backoffice/demandes?du={day}&au={day}&page={rng.randint(1, 2)}"})
+            else:
+                steps.append({"path": f"/backoffice/demandes/{rng.choice(numbers)}"})
         out.append({"cookie": staff_cookie, "steps": steps})
     return out
+
+
+FILL_ROUNDS = 3
 
 
 # --- 5. one database size ---------------------------------------------------------------------------------------
@@ -545,23 +595,37 @@ def run_size(households: int, args) -> dict:
             duration = max(args.duration, 30) if name == "Connexion" else args.duration
             log(f"{name} ...")
             log_start = (base / "gunicorn.log").stat().st_size
+            workers = app.worker_pids()
+            cpu_before = cpu_seconds(workers), cpu_seconds([zeo.popen.pid])
             figures = load(port, clients_spec, duration, args.clients)
+            # CPU per request of the workers and of the ZEO server: the CPU time spent during the warm-up and
+            # the measure, over the requests of both (the warm-up runs at the same rate, it is not counted)
+            done = max(figures["requests"], 1) * (duration + WARMUP) / duration
+            figures["cpu_ms"] = {"workers": (cpu_seconds(workers) - cpu_before[0]) * 1000 / done,
+                                 "zeo": (cpu_seconds([zeo.popen.pid]) - cpu_before[1]) * 1000 / done}
             figures["replays"] = replays_in(base / "gunicorn.log", log_start)
             figures["ratio"] = figures["rps"] / results["hello"]["rps"] if results["hello"]["rps"] else None
             results["scenarios"][name] = figures
             log(f"  {figures['rps']:.1f} rps, p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
                 f"{figures['errors']} errors {figures['error_statuses']}, "
-                f"{figures['replays']['total']} conflicts replayed {figures['replays']['classes']}")
+                f"{figures['replays']['total']} conflicts replayed {figures['replays']['classes']}; CPU per request: "
+                f"workers {figures['cpu_ms']['workers']:.1f} ms, ZEO {figures['cpu_ms']['zeo']:.1f} ms")
         log("back-office search, one client ...")
         results["search_single"] = load(port, scenarios["Recherche back-office"][:1], max(5, args.duration / 2), 1)
         results["memory_after_pages_mb"] = [round(rss_mb(pid), 1) for pid in app.worker_pids()]
-        log("filling the workers' object caches (back-office lists of random days) ...")
+        log("filling the workers' object caches (back-office lists of random days, random requests) ...")
         staff_cookie = scenarios["Recherche back-office"][0]["cookie"]
-        fill = load(port, cache_filling(staff_cookie, args.clients), max(30, args.duration), args.clients)
-        results["cache_fill"] = {"pages": fill["requests"], "errors": fill["errors"], "rps": fill["rps"]}
-        results["memory_mb"] = [round(rss_mb(pid), 1) for pid in app.worker_pids()]
-        log(f"  {fill['requests']} pages; memory per worker {results['memory_after_pages_mb']} MB -> "
-            f"{results['memory_mb']} MB")
+        # several rounds, the resident memory read after each: bounded memory stops growing (a plateau)
+        results["cache_fill"] = []
+        for round_ in range(FILL_ROUNDS):
+            fill = load(port, cache_filling(staff_cookie, args.clients, prepared["requests"], seed=11 + round_),
+                        max(30, args.duration), args.clients)
+            memory = [round(rss_mb(pid), 1) for pid in app.worker_pids()]
+            results["cache_fill"].append({"pages": fill["requests"], "errors": fill["errors"], "rps": fill["rps"],
+                                          "memory_mb": memory})
+            log(f"  round {round_ + 1}: {fill['requests']} pages, {fill['errors']} errors; memory per worker "
+                f"{memory} MB")
+        results["memory_mb"] = results["cache_fill"][-1]["memory_mb"]
         results["hello_memory_mb"] = [round(rss_mb(pid), 1) for pid in hello.worker_pids()]
     finally:
         for server in (app, hello):
@@ -607,30 +671,37 @@ def render(report: dict) -> str:
                   f"Database: {size['data_fs_bytes'] / 1e9:.2f} GB"
                   f"{'' if 'not packed' in gen.get('summary', '') else ' after pack'}; generated in {gen['seconds']:.0f} s "
                   f"({gen.get('summary', '')}).", "",
-                  "| Page | req/s | p50 (ms) | p99 (ms) | ratio to hello world | errors | conflicts replayed |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+                  "| Page | req/s | p50 (ms) | p99 (ms) | ratio to hello world | errors | CPU ms per request "
+                  "(workers + ZEO) | conflicts replayed |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
                   f"| hello world (bare Pyramid) | {hello['rps']:.0f} | {hello['p50_ms']:.1f} | {hello['p99_ms']:.1f} "
-                  f"| 100 % | {hello['errors']} | |"]
+                  f"| 100 % | {hello['errors']} | | |"]
         for name, fig in size["scenarios"].items():
             errors = f"{fig['errors']} ({', '.join(fig['error_statuses'])})" if fig["errors"] else "0"
             replays = fig.get("replays") or {}
             where = ", ".join(f"{count} {'read conflict' if name_ == '?' else name_}"
                               for name_, count in (replays.get("classes") or {}).items())
             replayed = f"{replays.get('total', 0)}" + (f" ({where})" if where else "")
+            cpu = fig.get("cpu_ms")
+            cpu_text = f"{cpu['workers']:.1f} + {cpu['zeo']:.1f}" if cpu else ""
             lines.append(f"| {name} | {fig['rps']:.1f} | {fig['p50_ms']:.1f} | {fig['p99_ms']:.1f} | "
-                         f"{fig['ratio'] * 100:.1f} % | {errors} / {fig['requests']} | {replayed} |")
+                         f"{fig['ratio'] * 100:.1f} % | {errors} / {fig['requests']} | {cpu_text} | {replayed} |")
         single = size.get("search_single")
         if single:
             lines += ["", f"Back-office search for \u00ab {SEARCH_NAME} \u00bb, one client: p50 "
                           f"{single['p50_ms']:.1f} ms, p99 {single['p99_ms']:.1f} ms."]
         after_pages = size.get("memory_after_pages_mb")
         fill = size.get("cache_fill")
-        if after_pages and fill:
-            lines += ["", f"Resident memory per worker after the pages above: "
-                          f"{', '.join(f'{m:.0f}' for m in after_pages)} MB; after {fill['pages']} back-office "
-                          f"lists of random days ({fill['errors']} errors; each loads up to 30 requests and the "
-                          f"index leaves of its day): {', '.join(f'{m:.0f}' for m in size['memory_mb'])} MB "
-                          f"(hello world workers: {', '.join(f'{m:.0f}' for m in size['hello_memory_mb'])} MB).", ""]
+        if after_pages and isinstance(fill, list):
+            mb = lambda values: ", ".join(f"{m:.0f}" for m in values)  # noqa: E731
+            pages = sum(r["pages"] for r in fill)
+            errors = sum(r["errors"] for r in fill)
+            lines += ["", f"Resident memory per worker after the pages above: {mb(after_pages)} MB. Then "
+                          f"{len(fill)} rounds of back-office pages spread over the whole database ({pages} pages, "
+                          f"{errors} errors: lists of random days, each up to 30 requests and the index leaves of "
+                          "its day, and details of requests drawn at random), memory read after each round: "
+                          + "; ".join(f"{mb(r['memory_mb'])} MB" for r in fill)
+                          + f" (hello world workers: {mb(size['hello_memory_mb'])} MB).", ""]
         else:
             lines += ["", f"Resident memory per worker after the run: "
                           f"{', '.join(f'{m:.0f}' for m in size['memory_mb'])} MB (hello world workers: "
