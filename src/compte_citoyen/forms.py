@@ -20,6 +20,7 @@ from pkg_resources import resource_filename
 from pyramid.i18n import get_localizer
 from pyramid.threadlocal import get_current_request
 
+from .household.workdays import local_today
 from .i18n import _
 
 
@@ -201,7 +202,7 @@ def birth_date_validator(adult: bool = False):
     """A colander validator for a birth date: not in the future, not before 1900; with ``adult``, the
     person must be 18 or more (the account holder)."""
     def validate(node, value):
-        today = datetime.date.today()
+        today = local_today()
         if value > today:
             raise colander.Invalid(node, _("The birth date cannot be in the future."))
         if value < EARLIEST_BIRTH_DATE:

@@ -23,6 +23,8 @@ from email import message_from_bytes, policy
 import pytest
 import transaction
 
+from .household.workdays import local_today
+
 
 def _let_pkg_resources_read_rewritten_modules() -> None:
     """pytest loads a pytest11 plugin's whole distribution through its assertion-rewriting loader, which
@@ -545,7 +547,7 @@ def create_invoice(portal, household, regie: str = "ville", number: str | None =
     import datetime as _dt
 
     from .billing.models import INVOICES, Invoice, InvoiceLine
-    issue_date = issue_date or _dt.date.today()
+    issue_date = issue_date or local_today()
     number = number or f"{regie.upper()}-{portal.next_number('test-invoice:' + regie):05d}"
     line = InvoiceLine(label, amount, member.id if member is not None else "",
                        member.full_name if member is not None else "")
@@ -597,7 +599,7 @@ def file_request(registry, portal, procedure_code: str, pages: dict | None = Non
                                      "derogation_reason": "", "health": ""}},
         "periscolaire": {0: {"school_year": FIRST_CHOICE},
                          1: {"school": "École Jules Ferry", "canteen": ["monday"], "morning": [], "evening": [], "wednesday": False,
-                             "start_date": _dt.date.today() + _dt.timedelta(days=10), "pai": False, "diet": ""}},
+                             "start_date": local_today() + _dt.timedelta(days=10), "pai": False, "diet": ""}},
         "acte_naissance": {0: {"person_family_name": "Durand", "person_first_names": "Marie",
                                "event_date": _dt.date(1990, 1, 2), "event_place": "Clairval",
                                "father_family_name": "Durand", "father_first_names": "Luc",

@@ -8,6 +8,7 @@ import pytest
 
 from compte_citoyen.authentication import captcha, throttle
 from compte_citoyen.authentication.models import PENDING
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen.testing import FIXED_CAPTCHA, SMTPServer, create_citizen, csrf_token, login_citizen
 
 GOOD_PASSWORD = "un cheval blanc sous la pluie"
@@ -175,7 +176,7 @@ def test_duplicate_code_whatever_the_case(testapp, portal_tx, typed):
     ({"mobile": "01 23 45 67 89"}, "mobile", "06 ou 07"),
     ({"postcode": "7500"}, "postcode", "5 chiffres"),
     ({"birth_date": "2999-01-01"}, "birth_date", "dans le futur"),
-    ({"birth_date": (datetime.date.today() - datetime.timedelta(days=365 * 10)).isoformat()}, "birth_date",
+    ({"birth_date": (local_today() - datetime.timedelta(days=365 * 10)).isoformat()}, "birth_date",
      "majeur"),
     ({"family_name": ""}, "family_name", "obligatoire"),
     ({"secret_question": ""}, "secret_question", "Choisissez une question"),

@@ -6,6 +6,7 @@ import pytest
 
 from compte_citoyen.billing.models import (ANOMALIES, INVOICES, PAYMENT_PAID, PAYMENTS, Anomaly, Payment,
                                            new_id)
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen.testing import create_citizen, create_invoice, create_staff, login_staff
 
 STAFF_PASSWORD = "staff password 2026!"
@@ -72,7 +73,7 @@ def test_admin_sees_every_regie(testapp, data):
 
 def test_export_payments_of_a_period(testapp, data, portal_tx):
     login_staff(testapp, "gestion-ville", STAFF_PASSWORD, data["ville"])
-    today = datetime.date.today()
+    today = local_today()
     response = testapp.get("/backoffice/regies/ville/paiements.csv",
                            params={"du": (today - datetime.timedelta(days=1)).isoformat(),
                                    "au": (today + datetime.timedelta(days=1)).isoformat()})

@@ -9,9 +9,10 @@ import pytest
 from compte_citoyen import forms, testing
 from compte_citoyen.authentication import schemas as auth_schemas
 from compte_citoyen.household import schemas as household_schemas
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen.procedures import schemas as procedure_schemas
 
-TODAY = datetime.date.today()
+TODAY = local_today()
 
 
 def node_with(typ=None, validator=None):

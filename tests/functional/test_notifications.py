@@ -11,6 +11,7 @@ from pyramid.config import Configurator
 from pyramid.security import NO_PERMISSION_REQUIRED
 from ZODB.POSException import ConflictError
 
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen.notification import (
     ACKNOWLEDGEMENT, DECISION, FAILED, INFORMATION, PHONE, QUEUED, SENDING, SENT, get_outbox, messages_for_household,
     messages_for_request, notify_household, queue_message, render_message,
@@ -357,7 +358,7 @@ def test_sms_without_active_gateway_falls_back_to_email(smtp_server, settings, p
 
 def test_scheduled_reminder_goes_out_on_its_date_and_not_before(smtp_server, portal_tx, registry):
     household_id = make_household(portal_tx)
-    pickup = datetime.date.today() + datetime.timedelta(days=10)
+    pickup = local_today() + datetime.timedelta(days=10)
     day_before = pickup - datetime.timedelta(days=1)
     with portal_tx() as portal:
         [reminder] = notify_household(

@@ -5,6 +5,7 @@ import re
 import pytest
 import webtest
 
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen.testing import (
     create_child, create_citizen, create_staff, file_request, login_citizen, login_staff, pdf_bytes,
 )
@@ -164,7 +165,7 @@ def test_status_decision_documents_note_journaled(testapp, requests_data, portal
         asked = [m for m in messages if "Livret de famille" in m.text][0]
         assert "Carnet de santé" in asked.text and "9 h - 12 h" in asked.text
         later = [m for m in messages if "Rendez-vous confirmé." in m.text][0]
-        assert later.send_after.date() >= datetime.date.today()
+        assert later.send_after.date() >= local_today()
         actions = [e.action for e in portal["journal"].for_target(number)]
         for action in ("request.view", "request.status", "request.ask_documents", "request.paper_received",
                        "request.decision", "request.note", "request.information"):

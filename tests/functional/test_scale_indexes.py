@@ -16,6 +16,7 @@ from unittest import mock
 import pytest
 from ZODB.Connection import Connection
 
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen.testing import create_staff, login_staff
 
 UTC = datetime.timezone.utc
@@ -83,7 +84,7 @@ def many_invoices(portal_tx):
     from compte_citoyen.billing.models import INVOICES, PAID, UNPAID, Invoice, InvoiceLine
     expected = {("ville", None): [], ("ccas", None): [], ("ville", UNPAID): [], ("ville", PAID): [],
                 ("ccas", UNPAID): [], ("ccas", PAID): []}
-    today = datetime.date.today()
+    today = local_today()
     with portal_tx() as portal:
         households = [portal["households"].new_household(f"Famille{i}").id for i in range(5)]
         folder = portal[INVOICES]
@@ -166,8 +167,8 @@ def test_billing_evolve_builds_indexes_of_an_older_database(portal_tx, registry,
         assert [i.number for i in invoices.for_regie("ville", UNPAID, limit=5)] == \
             many_invoices[("ville", UNPAID)][:5]
         assert invoices.count_for_regie("ville", UNPAID) == 666
-        late = Invoice("ville", "LATE-1", "h", datetime.date.today() + datetime.timedelta(days=1),
-                       datetime.date.today() + datetime.timedelta(days=30), [InvoiceLine("x", 100)])
+        late = Invoice("ville", "LATE-1", "h", local_today() + datetime.timedelta(days=1),
+                       local_today() + datetime.timedelta(days=30), [InvoiceLine("x", 100)])
         invoices.add_invoice(late)  # written before the evolve step: not in the (missing) new index
         portal[ANOMALIES].record(Anomaly(new_id(), "ville", "unknown_order", "avant l'évolution"))
     with portal_tx() as portal:
@@ -244,7 +245,7 @@ def test_payment_listing_reads_only_its_page(portal_tx, many_payments):
 def test_regie_payments_page_has_a_next_page(testapp, portal_tx, registry, many_payments):
     as_admin(testapp, portal_tx)
     cold_app(registry)
-    today = datetime.date.today()
+    today = local_today()
     query = {"vue": "paiements", "du": (today - datetime.timedelta(days=3)).isoformat(),
              "au": (today + datetime.timedelta(days=1)).isoformat()}
     with counting_loads() as loads:
@@ -449,7 +450,7 @@ def test_requests_back_office_page_is_paginated(testapp, portal_tx, registry, ma
     assert "500 demande(s)." in response.text
     assert loads["Submission"] == 30 and bucket_loads(loads) <= few_buckets(90), loads
     assert "page=17" in response.text and "Page suivante" in response.text  # 500 / 30: 17 pages
-    since = (datetime.date.today() - datetime.timedelta(days=3)).isoformat()
+    since = (local_today() - datetime.timedelta(days=3)).isoformat()
     dated = testapp.get("/backoffice/demandes", {"du": since, "page": "2"})
     assert len(re.findall(r'/backoffice/demandes/(\d{4}-\d{6})"', dated.text)) == 30
     assert "Page précédente" in dated.text

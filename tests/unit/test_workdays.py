@@ -60,3 +60,15 @@ def test_age_uses_the_paris_calendar():
     wednesday = dt.datetime(2026, 3, 11, 9, 0, tzinfo=dt.timezone.utc)
     assert not workdays.is_late(created, tuesday)
     assert workdays.is_late(created, wednesday)
+
+
+def test_today_is_the_day_in_paris_not_on_the_server_clock():
+    """From midnight to 1 am in Paris in winter (2 am in summer) a server on UTC is still on the day before:
+    dates typed by citizens and staff ("not in the past", "not in the future") are checked against Paris."""
+    winter_night = dt.datetime(2026, 11, 26, 23, 30, tzinfo=dt.timezone.utc)
+    assert workdays.local_today(winter_night) == dt.date(2026, 11, 27)
+    summer_night = dt.datetime(2026, 7, 13, 22, 30, tzinfo=dt.timezone.utc)
+    assert workdays.local_today(summer_night) == dt.date(2026, 7, 14)
+    assert workdays.local_today(dt.datetime(2026, 7, 13, 21, 30, tzinfo=dt.timezone.utc)) == dt.date(2026, 7, 13)
+    now = dt.datetime.now(dt.timezone.utc)
+    assert workdays.local_today() in (workdays.local_today(now), workdays.local_today(now + dt.timedelta(seconds=5)))

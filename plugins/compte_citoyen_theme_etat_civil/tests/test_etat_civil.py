@@ -4,6 +4,7 @@ import datetime
 import colander
 import pytest
 
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen_theme_etat_civil import birth_page, death_page, marriage_page, requester_page
 
 BIRTH = {"person_family_name": "Bernard", "person_first_names": "Paul", "event_date": "1990-05-04",
@@ -19,7 +20,7 @@ def bound(registry, portal, factory):
     from compte_citoyen.procedures.demo import demo_request
     request = demo_request(portal, registry)
     return factory(request).bind(request=request, portal=portal, household=None, account=None, member=None,
-                                 procedure=None, today=datetime.date.today())
+                                 procedure=None, today=local_today())
 
 
 def test_three_public_procedures_with_captcha(registry):

@@ -11,6 +11,7 @@ import datetime
 import colander
 from pyramid.settings import aslist
 
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen.i18n import _
 from compte_citoyen.plugins import hookimpl
 from compte_citoyen.procedures import schemas as s
@@ -36,7 +37,7 @@ def schools(settings) -> list[str]:
 
 def school_years(today: datetime.date | None = None) -> list[tuple[str, str]]:
     """The school year in progress (until the summer) and the next one."""
-    today = today or datetime.date.today()
+    today = today or local_today()
     first = today.year if today.month >= 9 else today.year - 1
     return [(f"{y}-{y + 1}", f"{y}-{y + 1}") for y in (first, first + 1)]
 
@@ -56,7 +57,7 @@ def _year_validator(node, kw):
 @colander.deferred
 def _year_default(node, kw):
     """From September to March families mostly enrol for the year in progress, later for the next one."""
-    today = kw.get("today") or datetime.date.today()
+    today = kw.get("today") or local_today()
     years = school_years(today)
     return years[0][0] if today.month >= 9 or today.month <= 3 else years[1][0]
 

@@ -4,6 +4,7 @@ import datetime
 import colander
 import pytest
 
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen.testing import create_child, create_citizen
 from compte_citoyen_theme_scolaire import (
     care_child_page, care_services_page, enrolment_child_page, enrolment_school_page, school_years,
@@ -59,7 +60,7 @@ def test_care_pages_prefilled_from_the_child(registry, portal_tx):
         assert bound(registry, portal, care_child_page)["school_year"].default == "2026-2027"
         page = bound(registry, portal, care_services_page, member=child)
         assert page["school"].default == "École Louise Michel"
-        start = (datetime.date.today() + datetime.timedelta(days=3)).isoformat()
+        start = (local_today() + datetime.timedelta(days=3)).isoformat()
         good = page.deserialize({"school": "École Louise Michel", "canteen": ["monday", "friday"],
                                  "start_date": start})
         assert good["canteen"] == {"monday", "friday"}

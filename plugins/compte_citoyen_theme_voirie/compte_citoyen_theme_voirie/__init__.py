@@ -17,7 +17,7 @@ import datetime
 import colander
 from pyramid.settings import aslist
 
-from compte_citoyen.household.workdays import is_public_holiday
+from compte_citoyen.household.workdays import is_public_holiday, local_today
 from compte_citoyen.i18n import _
 from compte_citoyen.plugins import hookimpl
 from compte_citoyen.procedures import schemas as s
@@ -55,7 +55,7 @@ def setting(settings, name: str) -> str:
 
 def pickup_dates(settings, today: datetime.date | None = None) -> list[datetime.date]:
     """The next pick-up dates of the service's calendar (configured weekdays, no public holiday)."""
-    today = today or datetime.date.today()
+    today = today or local_today()
     weekdays = {int(x) % 7 for x in aslist(setting(settings, "pickup_weekdays"))} or {1, 3}
     count = max(1, int(setting(settings, "pickup_dates")))
     day = today + datetime.timedelta(days=max(1, int(setting(settings, "min_days_ahead"))))

@@ -5,6 +5,7 @@ import zoneinfo
 import colander
 import pytest
 
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen.testing import create_citizen, file_request
 from compte_citoyen_theme_voirie import address_page, items_page, pickup_dates
 
@@ -19,7 +20,7 @@ def bound(registry, portal, factory, household=None):
     from compte_citoyen.procedures.demo import demo_request
     request = demo_request(portal, registry)
     return factory(request).bind(request=request, portal=portal, household=household, account=None, member=None,
-                                 procedure=None, today=datetime.date.today())
+                                 procedure=None, today=local_today())
 
 
 def test_pickup_dates_follow_the_calendar_and_skip_holidays():

@@ -9,6 +9,7 @@ import datetime
 
 import pyotp
 
+from ..household.workdays import local_today
 from ..plugins import hookimpl
 from .models import (INVOICES, PAID, PAYMENT_PAID, PAYMENTS, Invoice, InvoiceLine, Payment, format_amount,
                      new_id, utcnow)
@@ -78,7 +79,7 @@ def _lines(regie, household) -> list[list[InvoiceLine]]:
 def create_demo_invoices(portal, regie, household) -> list[str]:
     """Two unpaid invoices, one paid by card (with its receipt) and one older than the 3-month window."""
     invoices = portal[INVOICES]
-    today = datetime.date.today()
+    today = local_today()
     choices = _lines(regie, household)
     year = today.year
     plan = [  # (days ago, paid)

@@ -31,6 +31,12 @@ def is_working_day(day: datetime.date, subdiv: str | None = None) -> bool:
     return day.weekday() < 5 and not is_public_holiday(day, subdiv)
 
 
+def local_today(now: datetime.datetime | None = None) -> datetime.date:
+    """Today's date in Paris (or the date in Paris of ``now``): the city's calendar day, whatever the time zone of
+    the server (a server on UTC is still on yesterday between midnight and 1 or 2 in the morning, Paris time)."""
+    return local_date(now) if now is not None else datetime.datetime.now(PARIS).date()
+
+
 def local_date(moment: datetime.datetime | datetime.date) -> datetime.date:
     """The calendar date in Paris of a moment (naive datetimes are taken as UTC)."""
     if isinstance(moment, datetime.datetime):

@@ -14,6 +14,8 @@ import random
 import colander
 import deform
 
+from ..household.workdays import local_today
+
 ATTEMPTS = 25
 
 
@@ -48,11 +50,11 @@ def _text_for(name: str, person, household, rng: random.Random) -> str:
     if "address" in name or "adresse" in name or "street" in name:
         return getattr(household, "address", "") or "12 rue des Lilas"
     if "year" in name or "annee" in name:
-        return str(datetime.date.today().year)
+        return str(local_today().year)
     if "count" in name or "number" in name or "nombre" in name or "quantity" in name:
         return str(rng.randint(1, 3))
     if "date" in name or "day" in name or "jour" in name:
-        return (datetime.date.today() + datetime.timedelta(days=rng.randint(2, 40))).isoformat()
+        return (local_today() + datetime.timedelta(days=rng.randint(2, 40))).isoformat()
     return rng.choice(["Merci de votre aide.", "Canapé et deux chaises.", "Demande habituelle.",
                        "Disponible le matin.", "Rien à signaler."])
 
@@ -76,7 +78,7 @@ def cstruct_for(node: colander.SchemaNode, person, household, rng: random.Random
     if isinstance(typ, colander.Date) or isinstance(widget, deform.widget.DateInputWidget):
         options = getattr(widget, "options", None) or {}
         low = options.get("min")
-        start = datetime.date.fromisoformat(low) if isinstance(low, str) and low else datetime.date.today()
+        start = datetime.date.fromisoformat(low) if isinstance(low, str) and low else local_today()
         if node.name and "birth" in node.name:
             return (getattr(person, "birth_date", None) or datetime.date(1990, 5, 17)).isoformat()
         return (start + datetime.timedelta(days=rng.randint(1, 45))).isoformat()
@@ -123,7 +125,7 @@ def fill_procedure(request, portal, procedure, household, account, member, rng: 
             if index == 0 and procedure.needs_member and household is not None and member is not None:
                 node.insert(0, member_node(procedure, household))
             schema = node.bind(request=request, portal=portal, household=household, account=account,
-                               member=member, procedure=procedure, today=datetime.date.today())
+                               member=member, procedure=procedure, today=local_today())
             pstruct = cstruct_for(schema, person, household, rng)
             if index == 0 and MEMBER_FIELD in pstruct and member is not None:
                 pstruct[MEMBER_FIELD] = member.id

@@ -15,6 +15,7 @@ import logging
 import random
 from typing import Callable
 
+from ..household.workdays import local_today
 from ..security import utcnow
 
 log = logging.getLogger(__name__)
@@ -340,7 +341,7 @@ def _names(person) -> tuple[str, str, str, str]:
 
 
 def _birth(r: random.Random, youngest: int, oldest: int) -> datetime.date:
-    today = datetime.date.today()
+    today = local_today()
     return today - datetime.timedelta(days=r.randint(youngest * 365 + 30, oldest * 365 + 300))
 
 

@@ -17,6 +17,7 @@ from pyramid.view import view_config
 from .. import security
 from ..backoffice.models import journal
 from ..forms import parse_date
+from ..household.workdays import local_today
 from ..i18n import _
 from ..indexes import Pager, page_number
 from .models import DOC_FILE, DOC_PAPER
@@ -210,7 +211,7 @@ def request_view(request):
         send_on = _parse_date(post.get("send_on"))
         if not text:
             errors["text"] = t(_("Write the message."))
-        elif post.get("send_on") and (send_on is None or send_on < datetime.date.today()):
+        elif post.get("send_on") and (send_on is None or send_on < local_today()):
             errors["send_on"] = t(_("Choose a date from today on, or leave it empty to send now."))
         else:
             send_information(request, portal, submission, text, send_after=send_on)

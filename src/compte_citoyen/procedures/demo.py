@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 
+from ..household.workdays import local_today
 from ..plugins import hookimpl
 from .models import DOC_MISSING, DOC_PAPER
 from .registry import ACCEPTED, get_registry
@@ -41,7 +42,7 @@ def file_answers(request, portal, procedure, pages: dict, household=None, accoun
             from .schemas import member_node
             schema.insert(0, member_node(procedure, household))
         schema = schema.bind(request=request, portal=portal, household=household, account=account, member=member,
-                             procedure=procedure, today=datetime.date.today())
+                             procedure=procedure, today=local_today())
         values = dict(pages.get(index, {}))
         for name, value in values.items():
             if value is FIRST_CHOICE:
@@ -66,7 +67,7 @@ def compte_citoyen_demo_data(portal, registry):
     account = portal["accounts"].get_by_code(DEMO_CODE)
     household = portal["households"].get(account.household_id) if account is not None else None
     children = household.children() if household is not None else []
-    today = datetime.date.today()
+    today = local_today()
 
     if household is not None and procedures.get("encombrants") is not None:
         s = file_answers(request, portal, procedures.get("encombrants"), {

@@ -13,6 +13,7 @@ import colander
 import deform
 
 from ..forms import DateField, DateWidget  # the core's date field: native picker, JJ/MM/AAAA accepted too
+from ..household.workdays import local_today
 from ..i18n import _
 from .registry import ADULTS, ANY_MEMBER, CHILDREN, NO_MEMBER
 
@@ -97,7 +98,7 @@ def date(name: str, title, *, required: bool = True, description=None, default=c
          past: bool | None = None) -> colander.SchemaNode:
     """A date; ``past=True`` refuses future dates, ``past=False`` refuses past ones."""
     def validate(node, value):
-        today = datetime.date.today()
+        today = local_today()
         if past is True and value > today:
             raise colander.Invalid(node, _("This date cannot be in the future."))
         if past is False and value < today:

@@ -22,6 +22,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import view_config
 
 from ..forms import csrf_node
+from ..household.workdays import local_today
 from ..i18n import _
 from ..security import hash_token, new_token
 from . import uploads
@@ -132,7 +133,7 @@ class Wizard:
         node.add(csrf_node())
         return node.bind(request=self.request, portal=self.portal, household=self.household,
                          account=self.account, member=member if member is not None else self.member(),
-                         procedure=self.procedure, today=datetime.date.today())
+                         procedure=self.procedure, today=local_today())
 
     def buttons(self, page: Page) -> list:
         buttons = [deform.Button("next", _("Next"))]

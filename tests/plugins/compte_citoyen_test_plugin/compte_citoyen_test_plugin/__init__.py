@@ -23,6 +23,7 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from compte_citoyen.billing.regie import BasketRules, Regie
 from compte_citoyen.billing.sources import InvoiceData, InvoiceLineData, InvoiceSource
+from compte_citoyen.household.workdays import local_today
 from compte_citoyen.notification.channels import Channel, DeliveryError
 from compte_citoyen.plugins import hookimpl
 from compte_citoyen.procedures.registry import (
@@ -183,7 +184,7 @@ INVOICES = [
 def fetch_invoices(registry, since=None):
     """The source's ``fetch``: the invoices issued after ``since`` (a datetime, or None for all)."""
     account = registry.settings.get(PREFIX + "source_account", "jdupont")
-    today = datetime.date.today()
+    today = local_today()
     for number, label, amount, days_ago in INVOICES:
         issued = today - datetime.timedelta(days=days_ago)
         if since is not None and issued <= _as_date(since):
