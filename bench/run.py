@@ -375,7 +375,10 @@ def start_gunicorn(ini: Path, port: int, workers: int, log_path: Path, pythonpat
            "COMPTE_CITOYEN_ACCESS_LOG": "/dev/null"}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    argv = [str(BIN / "gunicorn"), "--paste", str(ini), "-c", str(ROOT / "etc" / "gunicorn.conf.py")]
+    # the production settings, except that workers are not recycled (``max_requests``) during the run: their
+    # resident memory is what is measured
+    argv = [str(BIN / "gunicorn"), "--paste", str(ini), "-c", str(ROOT / "etc" / "gunicorn.conf.py"),
+            "--max-requests", "0"]
     return Server(argv, port, log_path, env)
 
 
