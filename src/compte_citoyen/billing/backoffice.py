@@ -17,6 +17,7 @@ from pyramid.view import view_config
 
 from ..backoffice.models import journal
 from ..forms import FormView
+from ..household.workdays import PARIS, local_today
 from ..i18n import _
 from ..indexes import Pager, page_number
 from ..security import MANAGE_REGIE, ROLE_ADMIN
@@ -24,7 +25,7 @@ from .models import (ANOMALIES, BASKETS, INVOICES, PAID, PAYMENT_PAID, PAYMENT_P
                      format_amount, parse_amount)
 from .regie import get_regies
 from .sources import InvoiceData, InvoiceImportError, InvoiceLineData, check_records, import_records
-from .views import PARIS, format_date, local_today, pdf_response
+from .views import format_date, pdf_response
 
 LINES_IN_FORM = 5
 PAGE_SIZE = 50  # rows per page of a régie's lists (invoices, payments, baskets, anomalies)

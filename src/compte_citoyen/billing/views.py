@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import zoneinfo
 
 import eopayment
 from pyramid.httpexceptions import HTTPBadRequest, HTTPNotFound, HTTPSeeOther
@@ -11,6 +10,7 @@ from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import view_config
 
+from ..household.workdays import PARIS, local_today
 from ..i18n import _
 from . import basket as baskets
 from .models import (INVOICES, PAID, PAYMENT_CANCELLED, PAYMENT_DENIED, PAYMENT_ERROR, PAYMENT_EXPIRED,
@@ -21,14 +21,9 @@ from .regie import get_regies
 
 log = logging.getLogger(__name__)
 
-PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 #: "Les factures émises durant les 3 derniers mois" (FAQ)
 WINDOW_MONTHS = 3
 REFUSAL_FLAG = "billing.basket_refusal"
-
-
-def local_today() -> datetime.date:
-    return datetime.datetime.now(PARIS).date()
 
 
 def format_date(value) -> str:

@@ -17,14 +17,14 @@ from pyramid.view import view_config
 from .. import security
 from ..backoffice.models import journal
 from ..forms import parse_date
-from ..household.workdays import local_today
+from ..household.workdays import PARIS, local_date, local_today
 from ..i18n import _
 from ..indexes import Pager, page_number
 from .models import DOC_FILE, DOC_PAPER
 from .registry import ACCEPTED, REFUSED, STEPS, get_registry
 from .workflow import (
-    PARIS, add_note, ask_documents, change_status, local_date, mark_paper_received, record_decision,
-    send_information, status_of, submissions, workflow_of,
+    add_note, ask_documents, change_status, mark_paper_received, record_decision, send_information, status_of,
+    submissions, workflow_of,
 )
 
 PAGE_SIZE = 30

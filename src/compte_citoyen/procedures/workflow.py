@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime
 import hmac
 import secrets
-import zoneinfo
 
+from ..household.workdays import local_date
 from ..i18n import _
 from ..notification import ACKNOWLEDGEMENT, CANCELLED, DECISION, INFORMATION, notify_household, queue_message
 from ..security import hash_token
@@ -20,7 +20,6 @@ from .models import (
 )
 from .registry import ACCEPTED, DEFAULT_WORKFLOW, Procedure, Status, get_registry
 
-PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 #: answer names indexed for the staff's search by name (any page, any procedure)
 NAME_FIELDS = ("family_name", "first_names", "birth_name", "usage_name")
 
@@ -42,10 +41,6 @@ def translator(request):
     from ..notification.rendering import localizer_for
     localizer = localizer_for(get_current_registry())
     return lambda message, mapping=None: localizer.translate(message, mapping=mapping)
-
-
-def local_date(moment: datetime.datetime) -> datetime.date:
-    return moment.astimezone(PARIS).date()
 
 
 def new_number(portal, now: datetime.datetime | None = None) -> str:
