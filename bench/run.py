@@ -540,8 +540,10 @@ def cache_filling(staff_cookie: str, clients: int, numbers: list[str], days: int
     (``cache-size`` and ``cache-size-bytes`` in etc/zeo-client.conf), at both database sizes, so its resident
     memory reaches what the cache settings allow."""
     import random
+
+    from compte_citoyen.household.workdays import local_today
     rng = random.Random(seed)
-    today = datetime.date.today()
+    today = local_today()  # the back office's days are days in Paris
     out = []
     for _ in range(clients):
         steps = []
@@ -695,7 +697,7 @@ def render(report: dict) -> str:
                           f"{single['p50_ms']:.1f} ms, p99 {single['p99_ms']:.1f} ms."]
         after_pages = size.get("memory_after_pages_mb")
         fill = size.get("cache_fill")
-        if after_pages and isinstance(fill, list):
+        if after_pages and fill:
             mb = lambda values: ", ".join(f"{m:.0f}" for m in values)  # noqa: E731
             pages = sum(r["pages"] for r in fill)
             errors = sum(r["errors"] for r in fill)

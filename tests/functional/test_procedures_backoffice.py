@@ -106,9 +106,7 @@ def test_filters_and_search_through_the_indexes(testapp, requests_data, registry
                       "in_progress")
     assert numbers_listed(testapp.get("/backoffice/demandes", {"etape": "2"})) == [requests_data["bulky"]]
     assert len(numbers_listed(testapp.get("/backoffice/demandes", {"etape": "1"}))) == 3
-    from compte_citoyen.household.workdays import local_date
-    from compte_citoyen.security import utcnow
-    today = local_date(utcnow())  # the dates typed by staff are days in Paris (from 23:00 UTC, tomorrow's)
+    today = local_today()  # the dates typed by staff are days in Paris (from 23:00 UTC, tomorrow's)
     assert len(numbers_listed(testapp.get("/backoffice/demandes", {"du": today.isoformat()}))) == 4
     tomorrow = (today + datetime.timedelta(days=1)).isoformat()
     assert numbers_listed(testapp.get("/backoffice/demandes", {"du": tomorrow})) == []
@@ -148,9 +146,7 @@ def test_status_decision_documents_note_journaled(testapp, requests_data, portal
     post_action(testapp, number, action="note", note="Famille rappelée le 12.")
     response = post_action(testapp, number, expect=400, action="note", note="  ")
     assert "Saisissez la note." in response.text
-    from compte_citoyen.household.workdays import local_date
-    from compte_citoyen.security import utcnow
-    tomorrow = (local_date(utcnow()) + datetime.timedelta(days=1)).isoformat()  # a day in Paris
+    tomorrow = (local_today() + datetime.timedelta(days=1)).isoformat()  # a day in Paris
     post_action(testapp, number, action="information", text="Rendez-vous confirmé.", send_on=tomorrow)
     with portal_tx() as portal:
         submission = portal["submissions"][number]

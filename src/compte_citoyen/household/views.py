@@ -86,7 +86,7 @@ def gate_message(request, account) -> str:
             "The city refused to validate your account (reason: ${reason}), so it cannot be modified. "
             "Please contact the city hall.", mapping={"reason": account.refusal_reason or "—"}))
     deadline = validation_deadline(request, account)
-    if workdays.local_date(utcnow()) <= deadline:
+    if workdays.local_today() <= deadline:
         return request.translate(_(
             "Your account has not been validated by the city yet, so it cannot be modified. Validation takes "
             "2 working days after the account is created (by ${date} at the latest). Meanwhile you can already "
@@ -598,7 +598,7 @@ def my_data(request):
     data = household_export(request, account, household)
     journal(request, "data-exported", f"account:{account.key}")
     body = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False)
-    filename = f"mes-donnees-{workdays.local_date(utcnow()).isoformat()}.json"
+    filename = f"mes-donnees-{workdays.local_today().isoformat()}.json"
     return Response(body=body.encode("utf-8"), content_type="application/json", charset="utf-8",
                     content_disposition=f'attachment; filename="{filename}"')
 
