@@ -17,8 +17,8 @@ timeout = 60
 graceful_timeout = 30
 keepalive = 2
 # recycle workers now and then: bounds any slow growth of memory
-max_requests = 20000
-max_requests_jitter = 2000
+max_requests = 100000
+max_requests_jitter = 10000
 # nginx on the same host adds X-Forwarded-*; trust it only from loopback
 forwarded_allow_ips = "127.0.0.1"
 proxy_allow_ips = "127.0.0.1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import heapq
 import math
+import os
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, Iterable, Iterator
@@ -19,10 +20,12 @@ from typing import Callable, Iterable, Iterator
 from BTrees.Length import Length
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree, OOTreeSet
+from persistent import Persistent
 
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 _MICROSECOND = datetime.timedelta(microseconds=1)
 _TOP = 0x10FFFF  # greater than every inverted character: ends an inverted string
+_MISSING = object()
 
 
 def micros(when: datetime.datetime) -> int:
@@ -54,12 +57,12 @@ def revert_text(inverted: str) -> str:
 # --- counters -----------------------------------------------------------------------------------------
 
 def change_count(counts, key, delta: int) -> None:
-    """Add ``delta`` to the ``Length`` counter ``counts[key]`` (created on first use)."""
+    """Add ``delta`` to the counter ``counts[key]`` (a ``ShardedLength``, created on first use)."""
     if not delta:
         return
     counter = counts.get(key)
     if counter is None:
-        counter = counts[key] = Length()
+        counter = counts[key] = ShardedLength()
     counter.change(delta)
 
 
@@ -98,10 +101,12 @@ class TimeIndex(OOTreeSet):
 class WideOOBTree(OOBTree):
     """An ``OOBTree`` with large leaves, for the mappings that every request of a kind writes to.
 
-    A folder's items by readable number (``2026-000123``) all land in its last leaf, and items by random id
-    split leaves anywhere; each split changes the parent node, which BTrees cannot merge, so two requests
-    splitting at the same moment conflict and one is replayed. With 30 keys a leaf the trees split every ~15
-    inserts; 250 keys make it every ~125. Stored by its dotted name: never rename or move it.
+    Items by random id split leaves anywhere; each split changes the parent node, which BTrees cannot merge,
+    so two requests splitting at the same moment conflict and one is replayed. With 30 keys a leaf the trees
+    split every ~15 inserts; 250 keys make it every ~125. Items by readable number (``2026-000123``) would all
+    land in the last leaf: each process takes its numbers in blocks larger than a leaf
+    (``resources.NUMBER_BLOCK``), so that processes soon append to leaves of their own. Stored by its dotted
+    name: never rename or move it, nor change its sizes (existing leaves would all split as they are written).
     """
 
     max_leaf_size = 250
@@ -153,7 +158,7 @@ def convert_time_index(tree_set, batch: "Batch | None" = None, chunk: int = 5000
     Copies ``chunk`` keys at a time and ticks ``batch`` after each chunk, so an evolve step converting
     large sets keeps memory flat (savepoint + cache shedding).
     """
-    if tree_set is None or isinstance(tree_set, TimeIndex):
+    if tree_set is None or isinstance(tree_set, (TimeIndex, ShardedSet)):
         return tree_set
     return copy_in_chunks(TimeIndex(), tree_set.keys(), batch, chunk)
 
@@ -207,6 +212,219 @@ def newest_keys(index, since: datetime.datetime | None = None, until: datetime.d
             span *= 2
         elif len(chunk) > 512:
             span /= 2
+
+
+# --- writer shards ---------------------------------------------------------------------------------
+
+#: how many writer shards the hot append-only indexes have (shard 0 holds the entries written before them)
+SHARDS = 15
+#: the journal's integer keys carry their shard above the microseconds (micros < 2**52 until year 2112)
+SHARD_SHIFT = 52
+MICROS_MASK = (1 << SHARD_SHIFT) - 1
+
+
+def writer_shard() -> int:
+    """This process's shard (1 to ``SHARDS``) of the append-only indexes every request writes to.
+
+    Keys ordered by time make every new entry of an index land in the same leaf, so concurrent processes
+    (gunicorn workers on one ZEO server or RelStorage) wrote the same objects: each commit conflicted and was
+    merged by the storage server, or replayed when the leaf split, and every other process reloaded the leaf.
+    With the shard in the key, each process appends to its own range of the index: workers forked one after the
+    other have consecutive process ids, hence different shards. Readers merge the shards' ranges.
+    """
+    return 1 + os.getpid() % SHARDS
+
+
+def ordered_id(random_bytes: int = 6, now: datetime.datetime | None = None) -> str:
+    """A unique identifier that sorts by writer shard, then time (``ss`` + 13 hex digits of microseconds), then
+    ``random_bytes`` random bytes in hex: the items a process adds to a mapping keyed by such ids land in leaves
+    of its own (random ids spread every process's additions over every leaf, so each one rewrote leaves that
+    the others had to reload)."""
+    import secrets
+    when = micros(now or datetime.datetime.now(datetime.timezone.utc))
+    return f"{writer_shard():02x}{when:013x}{secrets.token_hex(random_bytes)}"
+
+
+def sharded_key(micros_value: int, shard: int) -> int:
+    """An integer key ordered by shard, then time (``micros``); shard 0 is a bare time stamp."""
+    return (shard << SHARD_SHIFT) | micros_value
+
+
+def key_micros(key: int) -> int:
+    return key & MICROS_MASK
+
+
+def iter_down_sharded(tree) -> Iterator[int]:
+    """Keys of an integer-keyed tree or set holding ``sharded_key`` keys, most recent first across shards,
+    lazily: one ``iter_down`` per shard present, merged on the time stamp (a few descents per page)."""
+    ranges = []
+    for shard in range(SHARDS + 1):
+        low, high = shard << SHARD_SHIFT, ((shard + 1) << SHARD_SHIFT) - 1
+        try:
+            top = tree.maxKey(high)
+        except ValueError:
+            continue
+        if top < low:
+            continue
+        ranges.append(_down_from(tree, top, low))
+    if len(ranges) == 1:
+        return ranges[0]
+    return heapq.merge(*ranges, key=lambda key: (-key_micros(key), -key))
+
+
+def _down_from(tree, top: int, low: int) -> Iterator[int]:
+    for key in iter_down(tree, top):
+        if key < low:
+            return
+        yield key
+
+
+class ShardedSet(Persistent):
+    """A sorted set of keys that concurrent processes add to without writing the same objects.
+
+    For the sets whose new keys are all alike (ordered by time: the messages due, the messages of a state):
+    in one ``OOTreeSet`` every new key lands in the same leaf, which every process rewrote at each commit, the
+    storage server merged, the others reloaded and a split replayed. Here each process adds to its own set
+    (``writer_shard``); a set converted from an older database keeps its keys in ``legacy`` (no copy). Removing
+    looks for the key in each set. Reading merges the sets in key order, lazily: the ``OOTreeSet`` API that the
+    readers use (``keys(min, max)``, ``minKey``, ``maxKey``, ``in``, ``len``, iteration). Stored by its dotted
+    name: never rename or move it.
+    """
+
+    def __init__(self, legacy=None):
+        self.legacy = legacy
+        self.shards = OOBTree()  # writer shard -> OOTreeSet (small leaves: one writer each)
+
+    def _sets(self) -> list:
+        sets = list(self.shards.values())
+        if self.legacy is not None:
+            sets.insert(0, self.legacy)
+        return sets
+
+    def _own(self):
+        shard = writer_shard()
+        tree = self.shards.get(shard)
+        if tree is None:
+            tree = self.shards[shard] = OOTreeSet()
+        return tree
+
+    def add(self, key) -> int:
+        """Add ``key`` to this process's set (1 if added, 0 if there already or in ``legacy``). Not looked for
+        in the other processes' sets, which would load their leaves: the keys of these sets carry an id, and a
+        key is removed before it is added again."""
+        if self.legacy is not None and key in self.legacy:
+            return 0
+        return self._own().add(key)
+
+    insert = add
+
+    def __contains__(self, key) -> bool:
+        return any(key in tree for tree in self._sets())
+
+    has_key = __contains__
+
+    def remove(self, key) -> None:
+        for tree in self._sets():
+            if key in tree:
+                tree.remove(key)
+                return
+        raise KeyError(key)
+
+    def discard(self, key) -> None:
+        for tree in self._sets():
+            if key in tree:
+                tree.remove(key)
+                return
+
+    def update(self, keys: Iterable) -> int:
+        return sum(self.add(key) for key in keys)
+
+    def keys(self, min=None, max=None, excludemin: bool = False, excludemax: bool = False):  # noqa: A002
+        ranges = [tree.keys(min=min, max=max, excludemin=excludemin, excludemax=excludemax)
+                  for tree in self._sets()]
+        return ranges[0] if len(ranges) == 1 else heapq.merge(*ranges)
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return sum(len(tree) for tree in self._sets())
+
+    def __bool__(self) -> bool:
+        return any(bool(tree) for tree in self._sets())
+
+    def minKey(self, key=_MISSING):  # noqa: N802 - BTrees vocabulary
+        found = [_bound(tree.minKey, key) for tree in self._sets()]
+        found = [value for value in found if value is not _MISSING]
+        if not found:
+            raise ValueError("empty set or no key at or after the bound")
+        return min(found)
+
+    def maxKey(self, key=_MISSING):  # noqa: N802
+        found = [_bound(tree.maxKey, key) for tree in self._sets()]
+        found = [value for value in found if value is not _MISSING]
+        if not found:
+            raise ValueError("empty set or no key at or before the bound")
+        return max(found)
+
+
+class ShardedLength(Persistent):
+    """A counter that concurrent processes change without writing the same object: each process changes its own
+    ``Length`` (``writer_shard``), and the value is their sum (with ``legacy``, the ``Length`` of an older
+    database, kept as it is). A shared ``Length`` merged concurrent changes, but every other process then had
+    to reload it before its next change: a round trip to the storage server for each counter of each request.
+    Same API as ``Length`` (``change``, ``set``, calling it). Stored by its dotted name: never rename or move it.
+    """
+
+    def __init__(self, legacy=None):
+        self.legacy = legacy
+        self.shards = OOBTree()  # writer shard -> Length
+
+    def change(self, delta: int) -> None:
+        shard = writer_shard()
+        counter = self.shards.get(shard)
+        if counter is None:
+            counter = self.shards[shard] = Length()
+        counter.change(delta)
+
+    def __call__(self) -> int:
+        total = self.legacy() if self.legacy is not None else 0
+        return total + sum(counter() for counter in self.shards.values())
+
+    def set(self, value: int) -> None:
+        """Make the sum ``value`` (this process's counter takes the difference)."""
+        self.change(value - self())
+
+
+def sharded_length(counter):
+    """``counter`` (a ``Length``) as a ``ShardedLength`` keeping it as its ``legacy`` part; None stays None."""
+    if counter is None or isinstance(counter, ShardedLength):
+        return counter
+    return ShardedLength(legacy=counter)
+
+
+def shard_counters(counts) -> int:
+    """Make every ``Length`` value of the mapping ``counts`` a ``ShardedLength``; return how many."""
+    done = 0
+    for key in list(counts.keys()):
+        if not isinstance(counts[key], ShardedLength):
+            counts[key] = sharded_length(counts[key])
+            done += 1
+    return done
+
+
+def _bound(method, key):
+    try:
+        return method() if key is _MISSING else method(key)
+    except ValueError:
+        return _MISSING
+
+
+def sharded(tree_set):
+    """``tree_set`` as a ``ShardedSet`` (kept as its ``legacy`` keys, not copied); None stays None."""
+    if tree_set is None or isinstance(tree_set, ShardedSet):
+        return tree_set
+    return ShardedSet(legacy=tree_set)
 
 
 # --- reading a page of keys ---------------------------------------------------------------------------

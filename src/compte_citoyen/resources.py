@@ -8,11 +8,10 @@ from __future__ import annotations
 import threading
 from typing import Any, Iterator
 
-from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
-from .indexes import WideOOBTree
+from .indexes import ShardedLength, WideOOBTree
 
 
 class Folder(Persistent):
@@ -23,7 +22,7 @@ class Folder(Persistent):
 
     def __init__(self) -> None:
         self.data = WideOOBTree()  # large leaves: concurrent additions seldom split the leaf they share
-        self._num = Length()
+        self._num = ShardedLength()  # each process counts in its own Length (``indexes.ShardedLength``)
 
     def __getitem__(self, name: str) -> Any:
         return self.data[name]
@@ -121,7 +120,12 @@ class Portal(Folder):
         return number
 
 
-NUMBER_BLOCK = 20
+#: numbers a process reserves at a time: twice a leaf of ``WideOOBTree`` (250 keys), so that concurrent
+#: processes soon append their requests to different leaves of the trees keyed by number (with blocks of 20,
+#: every request of the city wrote the same last leaf of each). A process that stops leaves the rest of its
+#: block unused: gaps in the numbers (never duplicates), at most 500 per worker restart (etc/gunicorn.conf.py
+#: recycles a worker every 100,000 requests).
+NUMBER_BLOCK = 500
 SINGLE_PROCESS_STORAGES = {"FileStorage", "MappingStorage", "DemoStorage"}
 _pool_lock = threading.Lock()
 
@@ -192,6 +196,27 @@ def use_wide_trees(portal: Portal, registry) -> None:
         convert = getattr(folder, "use_wide_trees", None)
         if convert is not None:
             convert(batch)
+
+
+def use_writer_shards(portal: Portal, registry) -> None:
+    """Give an older database the structures each process writes in its own part (evolve step
+    ``core:0081-writer-shards``, see ``indexes.writer_shard``): the item count of each folder of the portal and
+    the folders' counters by scope or state become ``ShardedLength``, and a folder with time-ordered sets that
+    every request writes to makes them ``ShardedSet`` (its ``use_sharded_sets``). The older counters and sets
+    are kept inside them as they are: nothing is copied or recounted, so the step is quick at any size."""
+    from .indexes import shard_counters, sharded_length
+    for folder in [portal] + list(portal.data.values()):
+        if not isinstance(folder, Folder):
+            continue
+        if getattr(folder, "_num", None) is not None and not isinstance(folder._num, ShardedLength):
+            folder._num = sharded_length(folder._num)
+        for name in ("queue_counts", "state_counts", "in_progress_counts"):
+            counts = getattr(folder, name, None)
+            if counts is not None:
+                shard_counters(counts)
+        convert = getattr(folder, "use_sharded_sets", None)
+        if convert is not None:
+            convert()
 
 
 def create_sequences(portal: Portal, registry) -> None:

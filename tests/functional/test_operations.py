@@ -10,7 +10,7 @@ import pytest
 import transaction
 from pyramid.exceptions import ConfigurationError
 
-from compte_citoyen.indexes import newest_first
+from compte_citoyen.procedures.models import queue_entry
 from compte_citoyen.testing import create_citizen, installed_plugins, open_portal, write_ini
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -312,10 +312,11 @@ def test_generate_data_fills_indexes_through_the_domain_apis(settings, ini_file,
                 for _created, number in keys:
                     submission = submissions[number]
                     assert submission.household_id == household.id
-                    stamp = newest_first(submission.created)
-                    assert (("s", submission.service, submission.step), stamp, number) in submissions.queue
-                    assert (("p", submission.service, submission.procedure_code, submission.step), stamp,
-                            number) in submissions.queue
+                    queue = submissions.queue_set(submission.queue_shard)  # the generating process's
+                    assert submission.queue_shard and queue is not submissions.queue
+                    assert queue_entry(submission, ("s", submission.service, submission.step)) in queue
+                    assert queue_entry(submission, ("p", submission.service, submission.procedure_code,
+                                                    submission.step)) in queue
                     steps.add(submission.step)
                 account = portal["accounts"].for_household(household.id)
                 household_invoices = invoices.for_household(household.id)

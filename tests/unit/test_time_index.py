@@ -1,13 +1,14 @@
 """Time-ordered index sets have large leaves (fewer splits, so fewer unresolvable write conflicts), and the
 evolve steps convert the sets of older databases keeping every key."""
 import datetime
+from unittest import mock
 
 from BTrees.OOBTree import OOBTree, OOTreeSet, intersection
 from ZODB import DB
 from ZODB.MappingStorage import MappingStorage
 
 from compte_citoyen.database import ROOT_KEY
-from compte_citoyen.indexes import TimeIndex
+from compte_citoyen.indexes import ShardedSet, TimeIndex
 from compte_citoyen.notification import use_large_outbox_buckets
 from compte_citoyen.notification.models import Message, Outbox
 from compte_citoyen.procedures import use_large_index_buckets
@@ -45,6 +46,13 @@ def test_time_index_keeps_more_keys_per_leaf():
 
 def make_old_portal(conn, requests: int = 700, messages: int = 400) -> Portal:
     """A portal whose indexes are plain OOTreeSets, as in a database created before core:0075."""
+    from compte_citoyen.procedures.models import _bucket
+    with mock.patch("compte_citoyen.procedures.models.writer_shard", return_value=0), \
+            mock.patch.object(SubmissionFolder, "_name_set", lambda folder, name: _bucket(folder.by_name, name)):
+        return _make_old_portal(conn, requests, messages)  # as written before the shards
+
+
+def _make_old_portal(conn, requests: int, messages: int) -> Portal:
     portal = conn.root()[ROOT_KEY] = Portal()
     folder = portal.ensure_folder(SUBMISSIONS, SubmissionFolder)
     folder.queue = OOTreeSet()
@@ -111,14 +119,15 @@ def test_evolve_steps_convert_old_sets_keeping_every_key():
                              created=BASE + datetime.timedelta(days=30))
             new.household_id = "h-new"
             folder.add_submission(new, names=["Zoé"])
-            assert type(folder.by_name["zoe"]) is TimeIndex
+            assert type(folder.by_name["zoe"]) is ShardedSet
             assert type(folder.by_household["h-new"]) is TimeIndex
             page, total, _more = folder.queue_page(limit=5)
             assert page[0].number == "D-2026-999999" and total == 701
             # a second run changes nothing
             use_large_index_buckets(portal, None)
             use_large_outbox_buckets(portal, None)
-            assert len(folder.queue) == 701 * 2  # a service's step and a procedure's step
+            # a service's step and a procedure's step; the new request's in its process's set
+            assert len(folder.queue) == 700 * 2 and len(folder.queue_set(new.queue_shard)) == 2
     finally:
         db.close()
 
@@ -126,7 +135,7 @@ def test_evolve_steps_convert_old_sets_keeping_every_key():
 def test_new_folders_use_time_indexes():
     folder, outbox = SubmissionFolder(), Outbox()
     assert type(folder.queue) is TimeIndex
-    assert type(outbox.due) is TimeIndex and outbox.by_created is None  # the list of every message merges states
+    assert type(outbox.due) is ShardedSet and outbox.by_created is None  # the list of every message merges states
     assert isinstance(folder.by_name, OOBTree) and folder.by_service is None  # replaced by the queue
 
 
@@ -383,3 +392,283 @@ def test_every_message_listed_from_the_state_sets():
             assert outbox.page("unknown") == ([], None)
     finally:
         db.close()
+
+
+def test_queue_merges_the_writer_shards_and_the_entries_written_before_them():
+    """Requests filed by different processes go to their process's shard of the queue, after requests filed
+    before the shards: every list merges them newest first, counts, name search, date ranges and status
+    changes included."""
+    from compte_citoyen.procedures.models import queue_entry
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn, requests=90, messages=0)  # entries without a shard
+            folder = portal[SUBMISSIONS]
+            assert all(len(entry) == 3 for entry in folder.queue)
+            for i in range(90, 180):  # filed afterwards by three worker processes, interleaved in time
+                submission = Submission(f"D-2026-{i:06d}", "etat-civil", "Acte", "famille",
+                                        "etat-civil" if i % 3 else "ccas", "received", 1 + i % 4,
+                                        created=BASE - datetime.timedelta(minutes=i) if i % 5 == 0
+                                        else BASE + datetime.timedelta(minutes=i))
+                submission.household_id = f"h{i % 50}"
+                with mock.patch("compte_citoyen.procedures.models.writer_shard", return_value=1 + (i // 7) % 3):
+                    folder.add_submission(submission, names=["Martin"] if i % 2 else [])
+                assert submission.queue_shard == 1 + (i // 7) % 3
+                entry = queue_entry(submission, ("s", submission.service, submission.step))
+                assert entry in folder.queue_set(submission.queue_shard) and entry not in folder.queue
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][SUBMISSIONS]
+            assert len(folder.queue) == 90 * 2 and list(folder.queue_by_shard.keys()) == [1, 2, 3]
+            assert sum(len(queue) for queue in folder.queue_sets()) == 180 * 2
+            newest = sorted(folder.values(), key=lambda s: (s.created, s.number), reverse=True)
+            rows, total, more = folder.queue_page(limit=40, offset=30)
+            assert [s.number for s in rows] == [s.number for s in newest][30:70] and total == 180 and more
+            rows, total, _more = folder.queue_page(step=2, services=["etat-civil"], limit=200)
+            assert [s.number for s in rows] == [s.number for s in newest if s.step == 2
+                                                and s.service == "etat-civil"]
+            rows, _total, _more = folder.queue_page(step=3, name="martin", limit=200)
+            assert [s.number for s in rows] == [s.number for s in newest if s.step == 3 and int(s.number[-3:]) % 2]
+            since, until = BASE + datetime.timedelta(minutes=40), BASE + datetime.timedelta(minutes=130)
+            rows, total, _more = folder.queue_page(date_from=since, date_to=until, limit=200)
+            assert total is None
+            assert [s.number for s in rows] == [s.number for s in newest if since <= s.created <= until]
+            for moved in (next(s for s in newest if s.step == 1 and s.queue_shard),
+                          next(s for s in newest if s.step == 1 and not s.queue_shard)):
+                folder.set_status(moved, "done", 4)
+                assert moved in folder.queue_page(step=4, limit=200)[0]
+                assert moved not in folder.queue_page(step=1, limit=200)[0]
+                assert queue_entry(moved, ("s", moved.service, 4)) in folder.queue_set(moved.queue_shard)
+            assert sum(len(queue) for queue in folder.queue_sets()) == 180 * 2 and folder.queue_count() == 180
+            assert folder.queue_count(step=4) == len(folder.queue_page(step=4, limit=200)[0])
+    finally:
+        db.close()
+
+
+def test_journal_merges_the_writer_shards_newest_first():
+    """Journal entries written before the shards (bare time stamps) and by several processes are read back most
+    recent first, all of them and per target."""
+    from compte_citoyen.backoffice.models import Journal
+    from compte_citoyen.indexes import micros
+    db = DB(MappingStorage())
+    clock = [BASE]
+
+    class Clock(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            clock[0] += datetime.timedelta(seconds=1)
+            return clock[0]
+
+    try:
+        with db.transaction() as conn:
+            journal = conn.root()["journal"] = Journal()
+            with mock.patch("compte_citoyen.backoffice.models.datetime.datetime", Clock):
+                for i in range(30):
+                    with mock.patch("compte_citoyen.backoffice.models.writer_shard", return_value=0 if i < 10
+                                    else 1 + i % 4):
+                        journal.record("agent", f"action-{i}", f"request:{i % 3}")
+            assert all(key == micros(journal.entries[key].when) for key in journal.entries)  # before the shards
+            assert len(journal.entries) == 10 and list(journal.entries_by_shard.keys()) == [1, 2, 3, 4]
+            for shard, tree in journal.entries_by_shard.items():  # each process appends to its own tree
+                assert all(key >> 52 == shard for key in tree) and len(tree) == 5
+        with db.transaction() as conn:
+            journal = conn.root()["journal"]
+            assert [e.action for e in journal.latest(limit=12, offset=3)] == [f"action-{i}" for i in range(26, 14, -1)]
+            assert [e.action for e in journal.latest(limit=100)] == [f"action-{i}" for i in range(29, -1, -1)]
+            assert [e.action for e in journal.for_target("request:1", limit=4, offset=1)] == [
+                f"action-{i}" for i in (25, 22, 19, 16)]
+    finally:
+        db.close()
+
+
+def test_sharded_set_reads_like_one_sorted_set():
+    """Each process adds to its own set; reading merges them with the keys of an older set, in key order."""
+    legacy = TimeIndex()
+    legacy.update(time_keys(40)[::2])
+    sets = ShardedSet(legacy=legacy)
+    for i, key in enumerate(time_keys(40)[1::2]):
+        with mock.patch("compte_citoyen.indexes.writer_shard", return_value=1 + i % 3):
+            assert sets.add(key) == 1
+    with mock.patch("compte_citoyen.indexes.writer_shard", return_value=2):
+        assert sets.add(time_keys(40)[0]) == 0  # already there (older set)
+    keys = time_keys(40)
+    assert list(sets.keys()) == keys and list(sets) == keys and len(sets) == 40 and sets
+    assert list(sets.shards.keys()) == [1, 2, 3] and all(len(tree) < 10 for tree in sets.shards.values())
+    assert list(sets.keys(min=keys[5], max=keys[9], excludemin=True)) == keys[6:10]
+    assert sets.minKey() == keys[0] and sets.maxKey() == keys[-1] and sets.maxKey(keys[7]) == keys[7]
+    assert sets.minKey((keys[7][0] + datetime.timedelta(microseconds=1),)) == keys[8]
+    assert keys[3] in sets and keys[4] in sets
+    sets.remove(keys[3])  # wherever it is
+    sets.discard(keys[4])
+    sets.discard(keys[4])
+    assert keys[3] not in sets and len(sets) == 38
+    try:
+        sets.remove(keys[3])
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("remove of a missing key")
+    empty = ShardedSet()
+    assert not empty and len(empty) == 0 and list(empty.keys()) == []
+    try:
+        empty.maxKey()
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("maxKey of an empty set")
+
+
+def test_outbox_sets_sharded_by_process_and_converted_without_copy():
+    """The evolve step keeps an older outbox's due and per-state sets as they are, inside ``ShardedSet``; the
+    messages queued afterwards by several processes are listed and delivered with them in order."""
+    from compte_citoyen.resources import use_writer_shards
+    from compte_citoyen.notification.models import SENT
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn, requests=1, messages=60)
+            outbox = portal["outbox"]
+            old_due, old_queued = outbox.due, outbox.by_state["queued"]
+            assert type(old_due) is OOTreeSet
+        with db.transaction() as conn:
+            use_writer_shards(conn.root()[ROOT_KEY], None)
+        with db.transaction() as conn:
+            outbox = conn.root()[ROOT_KEY]["outbox"]
+            assert type(outbox.due) is ShardedSet and outbox.due.legacy._p_oid == old_due._p_oid
+            assert type(outbox.by_state["queued"]) is ShardedSet and len(outbox.by_state["queued"]) == 60
+            for i in range(60, 90):
+                message = Message(id=f"m{i:05d}", event_key=f"e{i}", kind="acknowledgement", channel="email",
+                                  subject="Accusé", text="Reçu", email="a@example.org", household_id=f"h{i % 50}",
+                                  created=BASE + datetime.timedelta(minutes=i - 45, seconds=30))  # interleaved
+                with mock.patch("compte_citoyen.indexes.writer_shard", return_value=1 + i % 4):
+                    outbox.add(message.id, message)
+                    outbox.index(message)
+            assert len(outbox.due.legacy) == 60 and list(outbox.due.shards.keys()) == [1, 2, 3, 4]
+            by_age = sorted(outbox.values(), key=lambda m: (m.created, m.id))
+            assert outbox.due_ids(BASE + datetime.timedelta(days=1)) == [m.id for m in by_age]
+            assert outbox.count("queued") == 90
+            page, cursor = outbox.page("queued", limit=50)
+            rest, end = outbox.page("queued", after=cursor, limit=50)
+            assert [m.id for m in page + rest] == [m.id for m in reversed(by_age)] and end is None
+            for message in by_age[40:50]:  # older and newer messages sent, wherever their keys are
+                outbox.set_state(message, SENT)
+            assert outbox.count("queued") == 80 and len(outbox.by_state["queued"]) == 80
+            assert [m.id for m in outbox.page(SENT, limit=20)[0]] == [m.id for m in reversed(by_age[40:50])]
+            assert outbox.due_ids(BASE + datetime.timedelta(days=1)) == [m.id for m in by_age[:40] + by_age[50:]]
+            use_writer_shards(conn.root()[ROOT_KEY], None)  # a second run changes nothing
+            assert outbox.due.legacy._p_oid == old_due._p_oid
+    finally:
+        db.close()
+
+
+def shared_leaf_rate(tree_class, block: int, processes: int = 4, turns: int = 4000) -> float:
+    """How often a request's number lands in a leaf holding the latest number of another process, when
+    ``processes`` file requests in turn, each numbering from its own blocks of ``block``."""
+    tree = tree_class()
+    for i in range(200):  # older requests
+        tree[f"2026-{i:06d}"] = -1
+    next_block, pools, latest, shared, counted = 200, {}, {}, 0, 0
+    for turn in range(turns):
+        process = turn % processes
+        pool = pools.get(process)
+        if pool is None or pool[0] >= pool[1]:
+            pool = pools[process] = [next_block, next_block + block]
+            next_block += block
+        key = latest[process] = f"2026-{pool[0]:06d}"
+        pool[0] += 1
+        tree[key] = process
+        if turn < 1000:
+            continue
+        bucket = tree._firstbucket
+        while bucket.maxKey() < key:
+            bucket = bucket._next
+        low, high = bucket.minKey(), bucket.maxKey()
+        counted += 1
+        shared += any(low <= other <= high for owner, other in latest.items() if owner != process)
+    return shared / counted
+
+
+def test_number_blocks_give_each_process_leaves_of_its_own():
+    """Four processes filing requests at the same time, each numbering from its own block: most of the time a
+    process writes a leaf of the trees keyed by number that no other process is writing (with the former
+    250-key leaves and blocks of 20, every request wrote the same last leaf)."""
+    from compte_citoyen.indexes import WideOOBTree
+    from compte_citoyen.resources import NUMBER_BLOCK
+
+    class FormerWideOOBTree(OOBTree):
+        max_leaf_size = 250
+        max_internal_size = 500
+
+    assert shared_leaf_rate(FormerWideOOBTree, 20) == 1.0
+    assert shared_leaf_rate(WideOOBTree, NUMBER_BLOCK) < 0.25
+
+
+def test_sharded_counters_sum_each_process_counter_and_keep_the_older_one():
+    """Each process changes its own ``Length``; the counter is their sum. The evolve step wraps the counters of
+    an older database (every folder's count, the queue's and the outbox's counts) without recounting."""
+    from BTrees.Length import Length
+
+    from compte_citoyen.indexes import ShardedLength, change_count, read_count
+    from compte_citoyen.resources import use_writer_shards
+    counter = ShardedLength(legacy=Length(10))
+    for shard in (1, 2, 2, 3):
+        with mock.patch("compte_citoyen.indexes.writer_shard", return_value=shard):
+            counter.change(5)
+    assert counter() == 30 and list(counter.shards.keys()) == [1, 2, 3] and counter.shards[2]() == 10
+    with mock.patch("compte_citoyen.indexes.writer_shard", return_value=4):
+        counter.set(7)
+    assert counter() == 7
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn, requests=40, messages=10)
+            folder, outbox = portal[SUBMISSIONS], portal["outbox"]
+            folder._num = Length(len(folder.data))  # as stored before the shards
+            for counts in (folder.queue_counts, outbox.state_counts):
+                for key in list(counts.keys()):
+                    counts[key] = Length(counts[key]())
+            before = (len(folder), folder.queue_count(), folder.queue_count(step=2), outbox.count("queued"))
+        with db.transaction() as conn:
+            use_writer_shards(conn.root()[ROOT_KEY], None)
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY]
+            folder, outbox = portal[SUBMISSIONS], portal["outbox"]
+            assert type(folder._num) is ShardedLength and type(folder._num.legacy) is Length
+            assert all(type(value) is ShardedLength for value in folder.queue_counts.values())
+            assert (len(folder), folder.queue_count(), folder.queue_count(step=2), outbox.count("queued")) == before
+            change_count(folder.queue_counts, ("t", 2), 1)
+            assert read_count(folder.queue_counts, ("t", 2)) == before[2] + 1
+            use_writer_shards(portal, None)  # a second run changes nothing
+            assert type(folder._num.legacy) is Length
+    finally:
+        db.close()
+
+
+def test_name_sets_become_sharded_when_written_keeping_their_keys():
+    """A name's set of an older database becomes a ``ShardedSet`` (its keys kept where they are) when a request
+    under that name is filed; the search reads both."""
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn, requests=60, messages=0)
+            folder = portal[SUBMISSIONS]
+            old = folder.by_name["martin"]
+            assert type(old) is OOTreeSet and len(old) == 30
+            new = Submission("D-2026-999999", "etat-civil", "Acte", "famille", "ccas", "received", 1,
+                             created=BASE + datetime.timedelta(days=3))
+            folder.add_submission(new, names=["Martin"])
+            assert type(folder.by_name["martin"]) is ShardedSet and folder.by_name["martin"].legacy is old
+            assert [number for _c, number in folder.newest_name_keys("mart")][:2] == ["D-2026-999999", "D-2026-000059"]
+            assert len(list(folder.newest_name_keys("martin"))) == 31
+            assert len(folder.name_keys("martin")) == 31  # the older releases' search
+    finally:
+        db.close()
+
+
+def test_ordered_ids_sort_by_process_then_time():
+    from compte_citoyen.indexes import ordered_id
+    ids = []
+    for shard in (2, 1, 2, 1):
+        with mock.patch("compte_citoyen.indexes.writer_shard", return_value=shard):
+            ids.append(ordered_id(5))
+    assert all(len(found) == 25 for found in ids) and len(set(ids)) == 4
+    assert sorted(ids) == [ids[1], ids[3], ids[0], ids[2]]

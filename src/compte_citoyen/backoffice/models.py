@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import datetime
+import heapq
 
+from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from persistent.list import PersistentList
 
-from ..indexes import WideLOBTree, WideOOBTree, iter_down, page_of, widen
+from ..indexes import (SHARD_SHIFT, WideLOBTree, WideOOBTree, iter_down, iter_down_sharded, key_micros, micros,
+                       page_of, sharded_key, widen, writer_shard)
 from ..resources import Folder
 from ..security import ROLES, STAFF_KIND, SessionHolder
 
@@ -73,20 +76,51 @@ class JournalEntry(Persistent):
 
 
 class Journal(Folder):
-    """Append-only audit journal keyed by microsecond timestamps (LOBTree), plus an index by target."""
+    """Append-only audit journal keyed by microsecond timestamps (LOBTree), plus an index by target.
+
+    Each process appends to its own tree (``entries_by_shard[shard]``, see ``indexes.writer_shard``): one tree
+    for every process made them all rewrite its last leaf at each commit (merged by the storage server,
+    reloaded by the others, replayed on a split). A key carries its shard above its time stamp
+    (``indexes.sharded_key``); entries written before the shards are in ``entries`` (shard 0). Readers merge
+    the trees, most recent first.
+    """
+
+    entries_by_shard = None  # OOBTree shard -> LOBTree (created with the first entry of the shard)
 
     def __init__(self):
         super().__init__()
-        self.entries = WideLOBTree()     # every entry lands in the last leaf: large leaves split seldom
+        self.entries = WideLOBTree()     # entries written before the shards
+        self.entries_by_shard = OOBTree()
         self.by_target = WideOOBTree()  # target -> LLTreeSet of entry keys
+
+    def _tree(self, shard: int, create: bool = False):
+        if not shard:
+            return self.entries
+        trees = self.entries_by_shard
+        if trees is None:
+            if not create:
+                return None
+            trees = self.entries_by_shard = OOBTree()
+        tree = trees.get(shard)
+        if tree is None and create:
+            tree = trees[shard] = LOBTree()
+        return tree
+
+    def _trees(self) -> list:
+        return [self.entries] + (list(self.entries_by_shard.values()) if self.entries_by_shard else [])
+
+    def entry(self, key: int) -> JournalEntry:
+        return self._tree(key >> SHARD_SHIFT)[key]
 
     def record(self, actor: str, action: str, target: str = "", detail: str = "", address: str = "") -> JournalEntry:
         now = datetime.datetime.now(datetime.timezone.utc)
-        key = int(now.timestamp() * 1_000_000)
-        while key in self.entries:
+        shard = writer_shard()
+        tree = self._tree(shard, create=True)
+        key = sharded_key(micros(now), shard)
+        while key in tree:
             key += 1
         entry = JournalEntry(now, actor, action, target, detail, address)
-        self.entries[key] = entry
+        tree[key] = entry
         self._num.change(1)
         if target:
             from BTrees.LLBTree import LLTreeSet
@@ -103,14 +137,16 @@ class Journal(Folder):
 
     def latest(self, limit: int = 100, offset: int = 0) -> list[JournalEntry]:
         """The most recent entries first: ``limit`` of them from ``offset`` (reads only those)."""
-        return [self.entries[key] for key in page_of(iter_down(self.entries), offset, limit)]
+        keys = heapq.merge(*(iter_down(tree) for tree in self._trees()),
+                           key=lambda key: (-key_micros(key), -key))
+        return [self.entry(key) for key in page_of(keys, offset, limit)]
 
     def for_target(self, target: str, limit: int = 100, offset: int = 0) -> list[JournalEntry]:
         """A target's entries, most recent first: ``limit`` from ``offset`` (reads only those)."""
         bucket = self.by_target.get(target)
         if not bucket:
             return []
-        return [self.entries[key] for key in page_of(iter_down(bucket), offset, limit)]
+        return [self.entry(key) for key in page_of(iter_down_sharded(bucket), offset, limit)]
 
 
 def journal(request, action: str, target: str = "", detail: str = "") -> None:

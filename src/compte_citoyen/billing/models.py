@@ -22,8 +22,8 @@ from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from persistent.mapping import PersistentMapping
 
-from ..indexes import (Batch, change_count, invert_text, newest_first, page_of, read_count, revert_text,
-                       track_entry)
+from ..indexes import (Batch, ShardedSet, change_count, invert_text, newest_first, page_of, read_count, revert_text,
+                       sharded, track_entry)
 from ..resources import Folder
 from ..security import utcnow
 
@@ -301,8 +301,14 @@ class BasketFolder(Folder):
     def __init__(self):
         super().__init__()
         self.by_household = OOBTree()   # household id -> current basket id (one basket per household)
-        self.in_progress = OOTreeSet()  # (regie, basket id) of baskets holding invoices
+        # (regie, basket id) of baskets holding invoices: a small set that every change of a basket writes, each
+        # process in its own part (a single OOTreeSet had its leaves split and merged by concurrent requests)
+        self.in_progress = ShardedSet()
         self.in_progress_counts = OOBTree()
+
+    def use_sharded_sets(self) -> None:
+        """``in_progress`` of an older folder as a ``ShardedSet`` (evolve step ``core:0081-writer-shards``)."""
+        self.in_progress = sharded(self.in_progress)
 
     def current(self, household_id: str) -> Basket | None:
         basket_id = self.by_household.get(household_id)
@@ -342,7 +348,7 @@ class BasketFolder(Folder):
 
     def count_in_progress(self, regie: str) -> int:
         if self.in_progress_counts is None:  # a database not evolved yet
-            return len(self.in_progress.keys(min=(regie,), max=upper_bound(regie)))
+            return sum(1 for _key in self.in_progress.keys(min=(regie,), max=upper_bound(regie)))
         return read_count(self.in_progress_counts, regie)
 
     def build_indexes(self) -> None:

@@ -8,11 +8,11 @@ what is due through the channels declared by plugins (see ``worker.py``).
 from __future__ import annotations
 
 import datetime
-import secrets
 import zoneinfo
 
 from pyramid.settings import asbool
 
+from ..indexes import ordered_id
 from .models import (  # noqa: F401
     ACKNOWLEDGEMENT, CANCELLED, DECISION, EMAIL_CHANNEL, ERASED_CONTENT, FAILED, INFORMATION, KINDS, PHONE,
     PHONE_CHANNEL, QUEUED, SENDING, SENT, SMS_CHANNEL, STATES, Message, Outbox, utcnow,
@@ -72,7 +72,7 @@ def queue_message(portal, *, event_key: str, kind: str, subject: str, text: str,
     existing = outbox.event_keys.get(event_key)
     if existing is not None:
         return outbox[existing]
-    message = Message(id=secrets.token_hex(12), event_key=event_key, kind=kind, channel=channel,
+    message = Message(id=ordered_id(5), event_key=event_key, kind=kind, channel=channel,
                       subject=subject, text=text, email=email or None, phone=phone or None, html=html,
                       sms_text=sms_text, household_id=household_id, request_number=request_number,
                       send_after=normalise_when(send_after, registry))

@@ -15,10 +15,9 @@ import heapq
 
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
-from persistent.mapping import PersistentMapping
 
 from ..indexes import (Batch, change_count, convert_time_index, convert_time_indexes, OLD_LEAF_SIZE, read_count,
-                       TimeIndex, widen, WideOOBTree)
+                       ShardedSet, sharded, TimeIndex, widen, WideOOBTree)
 from ..resources import Folder
 from ..security import utcnow
 
@@ -95,7 +94,9 @@ class Message(Persistent):
         self.attempts = 0
         self.last_error = ""
         self.sent_at = None
-        self.history = PersistentMapping()  # ISO time -> short event ("attempt 1: refused"...)
+        # ISO time -> short event ("attempt 1: refused"...), kept in this record and changed through ``log`` (a
+        # PersistentMapping in messages queued before)
+        self.history = {}
 
     @property
     def due_at(self) -> datetime.datetime:
@@ -124,6 +125,7 @@ class Message(Persistent):
         while key in self.history:
             key += "+"
         self.history[key] = event
+        self._p_changed = True
 
 
 class Outbox(Folder):
@@ -132,6 +134,8 @@ class Outbox(Folder):
     ``due`` holds ``(due_at, id)`` of queued messages in delivery order; ``by_state`` holds ``order_key``
     tuples (newest first) so the back office pages through them without reading every message;
     ``state_counts`` holds a ``Length`` per state, changed with the state (``count`` walks no index).
+    ``due`` and the sets of ``by_state`` are ``ShardedSet``: every message queued lands at their end (or start),
+    so each process adds to its own set (evolve step ``core:0081-writer-shards`` for older outboxes).
     """
 
     by_state = None      # state -> TimeIndex(order_key); class default for outboxes created before it
@@ -143,7 +147,7 @@ class Outbox(Folder):
 
     def __init__(self):
         super().__init__()
-        self.due = TimeIndex()          # (due_at, id) of messages still queued
+        self.due = ShardedSet()         # (due_at, id) of messages still queued
         self.by_household = OOBTree()   # household_id -> TimeIndex((created, id))
         self.event_keys = WideOOBTree()  # event_key -> message id (a submission adds one or two)
         self.ensure_indexes()
@@ -192,11 +196,18 @@ class Outbox(Folder):
             change_count(self.state_counts, state, delta)
 
     @staticmethod
-    def _bucket(tree, key):
+    def _bucket(tree, key, factory=TimeIndex):
         bucket = tree.get(key)
         if bucket is None:
-            bucket = tree[key] = TimeIndex()
+            bucket = tree[key] = factory()
         return bucket
+
+    def use_sharded_sets(self) -> None:
+        """Make ``due`` and the sets of ``by_state`` ``ShardedSet`` (their keys stay where they are)."""
+        self.due = sharded(self.due)
+        for state in list(self.by_state.keys()) if self.by_state is not None else []:
+            if not isinstance(self.by_state[state], ShardedSet):
+                self.by_state[state] = sharded(self.by_state[state])
 
     def index(self, message: Message) -> None:
         if message.state == QUEUED:
@@ -205,7 +216,7 @@ class Outbox(Folder):
             self._bucket(self.by_household, message.household_id).add((message.created, message.id))
         if message.request_number:
             self._bucket(self.by_request, message.request_number).add((message.created, message.id))
-        if self._bucket(self.by_state, message.state).add(order_key(message.created, message.id)):
+        if self._bucket(self.by_state, message.state, ShardedSet).add(order_key(message.created, message.id)):
             self._count(message.state, 1)
         self.event_keys[message.event_key] = message.id
 
@@ -222,7 +233,7 @@ class Outbox(Folder):
         if message.state == QUEUED:
             self.unqueue(message)
         message.state = state
-        if self._bucket(self.by_state, state).add(key):
+        if self._bucket(self.by_state, state, ShardedSet).add(key):
             self._count(state, 1)
         if state == QUEUED:
             self.due.add((message.due_at, message.id))

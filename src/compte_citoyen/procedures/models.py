@@ -13,6 +13,12 @@ service's step, a service's procedure, and that procedure's step) changed in the
 
 The time-ordered sets are ``TimeIndex`` (large leaves: concurrent submissions seldom split the leaf they all
 write to); ``core:0075-large-index-buckets`` converts the sets of older databases (``use_time_indexes``).
+
+A request's queue entries go to the set of the process that filed it (``queue_by_shard[shard]``, see
+``indexes.writer_shard``), so concurrent workers never write the same leaves: before, every new request of a
+scope landed in the same leaf of one set, which each worker rewrote, the storage server merged, the others
+reloaded, and a split replayed. These sets have small leaves (nothing else writes to them). Requests filed before
+the shards keep their entries in ``queue`` (``Submission.queue_shard`` is 0); readers merge every set.
 """
 from __future__ import annotations
 
@@ -23,12 +29,12 @@ from typing import Iterable, Iterator
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree, OOSet, OOTreeSet, intersection, union
 from persistent import Persistent
-from persistent.list import PersistentList
 from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
 from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, copy_in_chunks,
-                       merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, read_count, widen)
+                       merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, read_count, ShardedSet, sharded, widen,
+                       writer_shard)
 from ..resources import Folder
 from ..security import utcnow
 from .registry import STEP_COUNT, STEP_RECEIVED, STEPS
@@ -92,7 +98,7 @@ class DocumentState(Persistent):
 
 
 class Event:
-    """One line of a request's history (kept in a PersistentList on the submission)."""
+    """One line of a request's history (kept in a list in the submission's record)."""
 
     def __init__(self, kind: str, text: str, actor: str = "", status: str = "", when=None):
         self.when = when or utcnow()
@@ -118,6 +124,7 @@ class Submission(Persistent):
     decision_motive = ""
     decided_at = None
     client_addr = ""
+    queue_shard = 0               # shard of its queue entries (0: filed before the shards, see the module)
 
     def __init__(self, number: str, procedure_code: str, procedure_title: str, theme_code: str, service: str,
                  status: str, step: int, created: datetime.datetime | None = None):
@@ -129,12 +136,16 @@ class Submission(Persistent):
         self.status = status
         self.step = step
         self.created = created or utcnow()
-        self.answers = PersistentMapping()     # page index -> appstruct (dict) of that page
-        self.summary = PersistentList()        # [(section title, [(label, value text)])], French, as filed
-        self.documents = PersistentMapping()   # document code -> DocumentState
-        self.history = PersistentList()        # Events the requester may see
-        self.notes = PersistentList()          # internal notes (Events), never shown to the requester
-        self.data = PersistentMapping()        # plugin data (e.g. the pick-up date)
+        # Kept in the request's own record (one object to write, not six): ``answers`` and ``summary`` are
+        # written once, when it is filed; ``history`` and ``notes`` only grow through ``log`` and ``add_note``;
+        # ``documents`` is filled when it is filed (each DocumentState is its own object). Requests filed before
+        # hold persistent mappings and lists there, which read and grow the same way.
+        self.answers = {}                      # page index -> appstruct (dict) of that page
+        self.summary = []                      # [(section title, [(label, value text)])], French, as filed
+        self.documents = {}                    # document code -> DocumentState
+        self.history = []                      # Events the requester may see
+        self.notes = []                        # internal notes (Events), never shown to the requester
+        self.data = PersistentMapping()        # plugin data (e.g. the pick-up date), changed at any time
         self.index_names = ()
 
     @property
@@ -165,11 +176,13 @@ class Submission(Persistent):
     def log(self, kind: str, text: str, actor: str = "", status: str = "") -> Event:
         event = Event(kind, text, actor, status)
         self.history.append(event)
+        self._p_changed = True  # a list inside this record (a PersistentList for requests filed before)
         return event
 
     def add_note(self, text: str, actor: str) -> Event:
         event = Event("note", text, actor)
         self.notes.append(event)
+        self._p_changed = True
         return event
 
     def documents_expected_at_counter(self) -> list[DocumentState]:
@@ -216,6 +229,11 @@ def listed_scope(scope: tuple) -> bool:
     return (scope[0] == "s" and len(scope) == 3) or (scope[0] == "p" and len(scope) == 4)
 
 
+def queue_entry(submission: Submission, scope: tuple) -> tuple:
+    """The entry for ``submission`` in ``scope``, in the queue set of its shard (``SubmissionFolder.queue_set``)."""
+    return (scope, newest_first(submission.created), submission.number)
+
+
 #: attributes of the first releases' indexes (see ``SubmissionFolder.drop_old_indexes``)
 OLD_INDEXES = ("by_service", "by_step", "by_status", "by_procedure", "by_date")
 
@@ -224,6 +242,7 @@ class SubmissionFolder(Folder):
     """Every request under its number, with indexes kept in the same transaction as the change."""
 
     queue = None         # OOTreeSet((scope, -created microseconds, number)), see queue_scopes
+    queue_by_shard = None  # OOBTree writer shard -> OOTreeSet of the same entries (see the module)
     queue_counts = None  # OOBTree scope -> Length
     # Indexes of the first releases, replaced by ``queue`` and no longer written (evolve step
     # core:0078-drop-old-request-indexes removes them): read only by ``search`` on a database not evolved yet.
@@ -235,6 +254,7 @@ class SubmissionFolder(Folder):
         self.by_name = OOBTree()        # normalised name -> TimeIndex((created, number))
         self.rate = OOBTree()           # (hour number, client address) -> Length, anonymous submissions
         self.queue = TimeIndex()
+        self.queue_by_shard = OOBTree()
         self.queue_counts = OOBTree()
 
     # --- writing ------------------------------------------------------------------------------------
@@ -243,6 +263,7 @@ class SubmissionFolder(Folder):
         """Store a new request and index it. Two transactions given the same number conflict on the
         ``data`` bucket (same key added twice), so pyramid_retry replays the loser with a fresh number."""
         self.add(submission.number, submission)
+        submission.queue_shard = writer_shard()
         key = submission.key
         if submission.household_id:
             _bucket(self.by_household, submission.household_id).add(key)
@@ -255,18 +276,18 @@ class SubmissionFolder(Folder):
         ones (``listed_scope``), a count for each. Adding twice or removing what is not there changes nothing."""
         if self.queue is None:
             return  # not evolved yet: core:0073-request-queue builds the queue and its counts
-        stamp = newest_first(submission.created)
-        entries = [(scope, stamp, submission.number) for scope in scopes if listed_scope(scope)]
+        entries = [queue_entry(submission, scope) for scope in scopes if listed_scope(scope)]
+        queue = self.queue_set(submission.queue_shard, create=delta > 0)
         if delta > 0:
-            if not self.queue.add(entries[0]):
+            if not queue.add(entries[0]):
                 return
             for entry in entries[1:]:
-                self.queue.add(entry)
+                queue.add(entry)
         else:
-            if entries[0] not in self.queue:
+            if queue is None or entries[0] not in queue:
                 return
             for entry in entries:
-                self.queue.discard(entry)
+                queue.discard(entry)
         for scope in scopes:
             change_count(self.queue_counts, scope, delta)
 
@@ -284,8 +305,16 @@ class SubmissionFolder(Folder):
                 if part and part not in normalised:
                     normalised.append(part)
         for part in normalised:
-            _bucket(self.by_name, part).add(key)
+            self._name_set(part).add(key)
         submission.index_names = tuple(normalised)
+
+    def _name_set(self, name: str) -> ShardedSet:
+        """The set of requests under ``name``, as a ``ShardedSet``: a common name's newest keys were all added to
+        one leaf that every process rewrote (a set of an older database is wrapped, its keys not copied)."""
+        found = self.by_name.get(name)
+        if not isinstance(found, ShardedSet):
+            found = self.by_name[name] = sharded(found) if found is not None else ShardedSet()
+        return found
 
     def set_status(self, submission: Submission, status: str, step: int) -> None:
         old_step = submission.step
@@ -353,7 +382,8 @@ class SubmissionFolder(Folder):
                 continue
             matches = OOSet()
             for indexed in self.by_name.keys(min=prefix, max=prefix + "\uffff"):
-                matches = union(matches, self.by_name[indexed])
+                found = self.by_name[indexed]
+                matches = union(matches, found if not isinstance(found, ShardedSet) else OOSet(found.keys()))
             result = matches if result is None else intersection(result, matches)
         return result if result is not None else OOSet()
 
@@ -411,11 +441,30 @@ class SubmissionFolder(Folder):
             listed += [scope + (each,) for each in steps]
         return listed
 
+    def queue_set(self, shard: int, create: bool = False):
+        """The set holding the queue entries of ``shard`` (``queue`` for 0), created when asked."""
+        if not shard:
+            return self.queue
+        trees = self.queue_by_shard
+        if trees is None:
+            if not create:
+                return None
+            trees = self.queue_by_shard = OOBTree()
+        tree = trees.get(shard)
+        if tree is None and create:
+            tree = trees[shard] = OOTreeSet()
+        return tree
+
+    def queue_sets(self) -> list:
+        """Every set of queue entries: ``queue`` (before the shards), then each writer shard's."""
+        return [self.queue] + (list(self.queue_by_shard.values()) if self.queue_by_shard else [])
+
     def _scope_keys(self, scope: tuple, date_from: datetime.datetime | None,
-                    date_to: datetime.datetime | None):
+                    date_to: datetime.datetime | None) -> list:
+        """The ascending (newest first) range of ``scope`` between the dates in each set of the queue."""
         low = (scope, newest_first(date_to)) if date_to is not None else (scope,)
         high = (scope, newest_first(date_from), "\uffff") if date_from is not None else (scope, 1)
-        return self.queue.keys(min=low, max=high)
+        return [queue.keys(min=low, max=high) for queue in self.queue_sets()]
 
     def queue_count(self, *, services: Iterable[str] | None = None, procedures: Iterable[str] | None = None,
                     step: int | None = None) -> int:
@@ -449,9 +498,10 @@ class SubmissionFolder(Folder):
         if name:
             found = []
             every = services is None and procedures is None and step is None
+            queues = self.queue_sets()
             for created, number in self.newest_name_keys(name, date_from, date_to):
                 stamp = newest_first(created)
-                if every or any((scope, stamp, number) in self.queue for scope in listed):
+                if every or any((scope, stamp, number) in queue for queue in queues for scope in listed):
                     found.append(number)
                     if len(found) > offset + limit:
                         break
@@ -459,17 +509,18 @@ class SubmissionFolder(Folder):
             return [self.data[number] for number in page], None, len(found) > offset + limit
         if date_from is None and date_to is None:
             total = sum(read_count(self.queue_counts, scope) for scope in scopes)
-            entries = merged_page([self._scope_keys(scope, None, None) for scope in listed], offset, limit,
-                                  key=lambda entry: entry[1:])
+            entries = merged_page([keys for scope in listed for keys in self._scope_keys(scope, None, None)],
+                                  offset, limit, key=lambda entry: entry[1:])
             return [self.data[number] for _s, _c, number in entries], total, offset + limit < total
-        entries = merged_page([self._scope_keys(scope, date_from, date_to) for scope in listed], offset,
-                              limit + 1, key=lambda entry: entry[1:])
+        entries = merged_page([keys for scope in listed for keys in self._scope_keys(scope, date_from, date_to)],
+                              offset, limit + 1, key=lambda entry: entry[1:])
         more = len(entries) > limit
         return [self.data[number] for _s, _c, number in entries[:limit]], None, more
 
     def build_queue(self) -> None:
         """Build ``queue`` and its counters for requests filed before them (reads each request once)."""
         self.queue = TimeIndex()
+        self.queue_by_shard = OOBTree()
         self.queue_counts = OOBTree()
         batch = Batch(self, size=2000)
         for submission in self.data.values():
