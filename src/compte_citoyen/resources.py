@@ -202,7 +202,7 @@ def use_writer_shards(portal: Portal, registry) -> None:
     """Give an older database the structures each process writes in its own part (evolve step
     ``core:0081-writer-shards``, see ``indexes.writer_shard``): the item count of each folder of the portal and
     the folders' counters by scope or state become ``ShardedLength``, and a folder with time-ordered sets that
-    every request writes to makes them ``ShardedSet`` (its ``use_sharded_sets``). The older counters and sets
+    every request writes to converts them (its ``use_writer_shards``: ``ShardedSet``, large leaves). The older counters and sets
     are kept inside them as they are: nothing is copied or recounted, so the step is quick at any size."""
     from .indexes import shard_counters, sharded_length
     for folder in [portal] + list(portal.data.values()):
@@ -214,7 +214,7 @@ def use_writer_shards(portal: Portal, registry) -> None:
             counts = getattr(folder, name, None)
             if counts is not None:
                 shard_counters(counts)
-        convert = getattr(folder, "use_sharded_sets", None)
+        convert = getattr(folder, "use_writer_shards", None)
         if convert is not None:
             convert()
 

@@ -672,3 +672,26 @@ def test_ordered_ids_sort_by_process_then_time():
             ids.append(ordered_id(5))
     assert all(len(found) == 25 for found in ids) and len(set(ids)) == 4
     assert sorted(ids) == [ids[1], ids[3], ids[0], ids[2]]
+
+
+def test_baskets_in_progress_get_large_leaves_keeping_their_keys():
+    """Every change of a basket writes the small set of baskets in progress: the evolve step gives an older one
+    large leaves (concurrent changes then seldom split or merge a leaf), keeping its keys."""
+    from compte_citoyen.billing.models import BasketFolder
+    from compte_citoyen.resources import use_writer_shards
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY] = Portal()
+            baskets = portal.ensure_folder("baskets", BasketFolder)
+            assert type(baskets.in_progress) is TimeIndex
+            baskets.in_progress = OOTreeSet([("ville", f"b{i:03d}") for i in range(40)])  # as stored before
+        with db.transaction() as conn:
+            use_writer_shards(conn.root()[ROOT_KEY], None)
+        with db.transaction() as conn:
+            baskets = conn.root()[ROOT_KEY]["baskets"]
+            assert type(baskets.in_progress) is TimeIndex
+            assert list(baskets.in_progress) == [("ville", f"b{i:03d}") for i in range(40)]
+            assert len(leaf_sizes(baskets.in_progress)) == 1
+    finally:
+        db.close()

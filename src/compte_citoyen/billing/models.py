@@ -22,8 +22,8 @@ from BTrees.OOBTree import OOBTree, OOTreeSet
 from persistent import Persistent
 from persistent.mapping import PersistentMapping
 
-from ..indexes import (Batch, ShardedSet, change_count, invert_text, newest_first, page_of, read_count, revert_text,
-                       sharded, track_entry)
+from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, invert_text, newest_first, page_of,
+                       read_count, revert_text, track_entry)
 from ..resources import Folder
 from ..security import utcnow
 
@@ -301,14 +301,15 @@ class BasketFolder(Folder):
     def __init__(self):
         super().__init__()
         self.by_household = OOBTree()   # household id -> current basket id (one basket per household)
-        # (regie, basket id) of baskets holding invoices: a small set that every change of a basket writes, each
-        # process in its own part (a single OOTreeSet had its leaves split and merged by concurrent requests)
-        self.in_progress = ShardedSet()
+        # (regie, basket id) of baskets holding invoices: a small set that every change of a basket writes, with
+        # large leaves: with 30 keys a leaf, concurrent requests split and merged its leaves as baskets filled and
+        # emptied, which BTrees cannot resolve (per-process sets were worse: they often became empty)
+        self.in_progress = TimeIndex()
         self.in_progress_counts = OOBTree()
 
-    def use_sharded_sets(self) -> None:
-        """``in_progress`` of an older folder as a ``ShardedSet`` (evolve step ``core:0081-writer-shards``)."""
-        self.in_progress = sharded(self.in_progress)
+    def use_writer_shards(self) -> None:
+        """``in_progress`` of an older folder with large leaves (evolve step ``core:0081-writer-shards``)."""
+        self.in_progress = convert_time_index(self.in_progress)
 
     def current(self, household_id: str) -> Basket | None:
         basket_id = self.by_household.get(household_id)

@@ -202,7 +202,7 @@ class Outbox(Folder):
             bucket = tree[key] = factory()
         return bucket
 
-    def use_sharded_sets(self) -> None:
+    def use_writer_shards(self) -> None:
         """Make ``due`` and the sets of ``by_state`` ``ShardedSet`` (their keys stay where they are)."""
         self.due = sharded(self.due)
         for state in list(self.by_state.keys()) if self.by_state is not None else []:
