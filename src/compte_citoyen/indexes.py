@@ -13,6 +13,7 @@ import datetime
 import heapq
 import math
 import os
+import secrets
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, Iterable, Iterator
@@ -240,7 +241,6 @@ def ordered_id(random_bytes: int = 6, now: datetime.datetime | None = None) -> s
     ``random_bytes`` random bytes in hex: the items a process adds to a mapping keyed by such ids land in leaves
     of its own (random ids spread every process's additions over every leaf, so each one rewrote leaves that
     the others had to reload)."""
-    import secrets
     when = micros(now or datetime.datetime.now(datetime.timezone.utc))
     return f"{writer_shard():02x}{when:013x}{secrets.token_hex(random_bytes)}"
 
@@ -252,6 +252,33 @@ def sharded_key(micros_value: int, shard: int) -> int:
 
 def key_micros(key: int) -> int:
     return key & MICROS_MASK
+
+
+def shard_part(owner, attribute: str, shard: int, factory: Callable | None = None):
+    """The part of ``shard`` in ``owner.<attribute>`` (an ``OOBTree`` shard -> part), or None; with ``factory``, a
+    missing part is created (and the mapping itself, for an object stored before it had one)."""
+    parts = getattr(owner, attribute)
+    if parts is None:
+        if factory is None:
+            return None
+        parts = OOBTree()
+        setattr(owner, attribute, parts)
+    part = parts.get(shard)
+    if part is None and factory is not None:
+        part = parts[shard] = factory()
+    return part
+
+
+def every_part(legacy, parts) -> list:
+    """``legacy`` (what was written before the shards; left out when None), then the part of each shard."""
+    return ([legacy] if legacy is not None else []) + (list(parts.values()) if parts else [])
+
+
+def merge_down(ranges: list[Iterator[int]]) -> Iterator[int]:
+    """Merge descending iterations of ``sharded_key`` keys into one, most recent first (whatever the shard)."""
+    if len(ranges) == 1:
+        return ranges[0]
+    return heapq.merge(*ranges, key=lambda key: (-key_micros(key), -key))
 
 
 def iter_down_sharded(tree) -> Iterator[int]:
@@ -267,9 +294,7 @@ def iter_down_sharded(tree) -> Iterator[int]:
         if top < low:
             continue
         ranges.append(_down_from(tree, top, low))
-    if len(ranges) == 1:
-        return ranges[0]
-    return heapq.merge(*ranges, key=lambda key: (-key_micros(key), -key))
+    return merge_down(ranges)
 
 
 def _down_from(tree, top: int, low: int) -> Iterator[int]:
@@ -296,17 +321,10 @@ class ShardedSet(Persistent):
         self.shards = OOBTree()  # writer shard -> OOTreeSet (small leaves: one writer each)
 
     def _sets(self) -> list:
-        sets = list(self.shards.values())
-        if self.legacy is not None:
-            sets.insert(0, self.legacy)
-        return sets
+        return every_part(self.legacy, self.shards)
 
     def _own(self):
-        shard = writer_shard()
-        tree = self.shards.get(shard)
-        if tree is None:
-            tree = self.shards[shard] = OOTreeSet()
-        return tree
+        return shard_part(self, "shards", writer_shard(), OOTreeSet)
 
     def add(self, key) -> int:
         """Add ``key`` to this process's set (1 if added, 0 if there already or in ``legacy``). Not looked for
@@ -381,15 +399,10 @@ class ShardedLength(Persistent):
         self.shards = OOBTree()  # writer shard -> Length
 
     def change(self, delta: int) -> None:
-        shard = writer_shard()
-        counter = self.shards.get(shard)
-        if counter is None:
-            counter = self.shards[shard] = Length()
-        counter.change(delta)
+        shard_part(self, "shards", writer_shard(), Length).change(delta)
 
     def __call__(self) -> int:
-        total = self.legacy() if self.legacy is not None else 0
-        return total + sum(counter() for counter in self.shards.values())
+        return sum(counter() for counter in every_part(self.legacy, self.shards))
 
     def set(self, value: int) -> None:
         """Make the sum ``value`` (this process's counter takes the difference)."""

@@ -52,14 +52,27 @@ def make_old_portal(conn, requests: int = 700, messages: int = 400) -> Portal:
         return _make_old_portal(conn, requests, messages)  # as written before the shards
 
 
+def make_submission(i: int, created: datetime.datetime | None = None) -> Submission:
+    """The ``i``-th request of these tests: 2 services, 4 steps, 50 households (at minute ``i`` by default)."""
+    submission = Submission(f"D-2026-{i:06d}", "etat-civil", "Acte", "famille", "etat-civil" if i % 3 else "ccas",
+                            "received", 1 + i % 4, created=created or BASE + datetime.timedelta(minutes=i))
+    submission.household_id = f"h{i % 50}"
+    return submission
+
+
+def make_message(i: int, created: datetime.datetime | None = None) -> Message:
+    """The ``i``-th acknowledgement of these tests (at minute ``i`` by default)."""
+    return Message(id=f"m{i:05d}", event_key=f"e{i}", kind="acknowledgement", channel="email", subject="Accusé",
+                   text="Reçu", email="a@example.org", household_id=f"h{i % 50}",
+                   created=created or BASE + datetime.timedelta(minutes=i))
+
+
 def _make_old_portal(conn, requests: int, messages: int) -> Portal:
     portal = conn.root()[ROOT_KEY] = Portal()
     folder = portal.ensure_folder(SUBMISSIONS, SubmissionFolder)
     folder.queue = OOTreeSet()
     for i in range(requests):
-        submission = Submission(f"D-2026-{i:06d}", "etat-civil", "Acte", "famille", "etat-civil" if i % 3 else "ccas",
-                                "received", 1 + i % 4, created=BASE + datetime.timedelta(minutes=i))
-        submission.household_id = f"h{i % 50}"
+        submission = make_submission(i)
         if submission.household_id not in folder.by_household:
             folder.by_household[submission.household_id] = OOTreeSet()  # what the old _bucket created
         folder.by_name["martin"] = folder.by_name.get("martin") or OOTreeSet()
@@ -70,9 +83,7 @@ def _make_old_portal(conn, requests: int, messages: int) -> Portal:
     outbox.due = OOTreeSet()
     outbox.by_state["queued"] = OOTreeSet()
     for i in range(messages):
-        message = Message(id=f"m{i:05d}", event_key=f"e{i}", kind="acknowledgement", channel="email",
-                          subject="Accusé", text="Reçu", email="a@example.org", household_id=f"h{i % 50}",
-                          created=BASE + datetime.timedelta(minutes=i))
+        message = make_message(i)
         outbox.add(message.id, message)
         outbox.index(message)
     return portal
@@ -406,11 +417,7 @@ def test_queue_merges_the_writer_shards_and_the_entries_written_before_them():
             folder = portal[SUBMISSIONS]
             assert all(len(entry) == 3 for entry in folder.queue)
             for i in range(90, 180):  # filed afterwards by three worker processes, interleaved in time
-                submission = Submission(f"D-2026-{i:06d}", "etat-civil", "Acte", "famille",
-                                        "etat-civil" if i % 3 else "ccas", "received", 1 + i % 4,
-                                        created=BASE - datetime.timedelta(minutes=i) if i % 5 == 0
-                                        else BASE + datetime.timedelta(minutes=i))
-                submission.household_id = f"h{i % 50}"
+                submission = make_submission(i, BASE - datetime.timedelta(minutes=i) if i % 5 == 0 else None)
                 with mock.patch("compte_citoyen.procedures.models.writer_shard", return_value=1 + (i // 7) % 3):
                     folder.add_submission(submission, names=["Martin"] if i % 2 else [])
                 assert submission.queue_shard == 1 + (i // 7) % 3
@@ -536,9 +543,7 @@ def test_outbox_sets_sharded_by_process_and_converted_without_copy():
             assert type(outbox.due) is ShardedSet and outbox.due.legacy._p_oid == old_due._p_oid
             assert type(outbox.by_state["queued"]) is ShardedSet and len(outbox.by_state["queued"]) == 60
             for i in range(60, 90):
-                message = Message(id=f"m{i:05d}", event_key=f"e{i}", kind="acknowledgement", channel="email",
-                                  subject="Accusé", text="Reçu", email="a@example.org", household_id=f"h{i % 50}",
-                                  created=BASE + datetime.timedelta(minutes=i - 45, seconds=30))  # interleaved
+                message = make_message(i, BASE + datetime.timedelta(minutes=i - 45, seconds=30))  # interleaved
                 with mock.patch("compte_citoyen.indexes.writer_shard", return_value=1 + i % 4):
                     outbox.add(message.id, message)
                     outbox.index(message)

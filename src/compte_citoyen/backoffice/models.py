@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import datetime
-import heapq
 
 from BTrees.LOBTree import LOBTree
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from persistent.list import PersistentList
 
-from ..indexes import (SHARD_SHIFT, WideLOBTree, WideOOBTree, iter_down, iter_down_sharded, key_micros, micros,
-                       page_of, sharded_key, widen, writer_shard)
+from ..indexes import (SHARD_SHIFT, WideLOBTree, WideOOBTree, every_part, iter_down, iter_down_sharded, merge_down,
+                       micros, page_of, shard_part, sharded_key, widen, writer_shard)
 from ..resources import Folder
 from ..security import ROLES, STAFF_KIND, SessionHolder
 
@@ -96,18 +95,7 @@ class Journal(Folder):
     def _tree(self, shard: int, create: bool = False):
         if not shard:
             return self.entries
-        trees = self.entries_by_shard
-        if trees is None:
-            if not create:
-                return None
-            trees = self.entries_by_shard = OOBTree()
-        tree = trees.get(shard)
-        if tree is None and create:
-            tree = trees[shard] = LOBTree()
-        return tree
-
-    def _trees(self) -> list:
-        return [self.entries] + (list(self.entries_by_shard.values()) if self.entries_by_shard else [])
+        return shard_part(self, "entries_by_shard", shard, LOBTree if create else None)
 
     def entry(self, key: int) -> JournalEntry:
         return self._tree(key >> SHARD_SHIFT)[key]
@@ -137,8 +125,7 @@ class Journal(Folder):
 
     def latest(self, limit: int = 100, offset: int = 0) -> list[JournalEntry]:
         """The most recent entries first: ``limit`` of them from ``offset`` (reads only those)."""
-        keys = heapq.merge(*(iter_down(tree) for tree in self._trees()),
-                           key=lambda key: (-key_micros(key), -key))
+        keys = merge_down([iter_down(tree) for tree in every_part(self.entries, self.entries_by_shard)])
         return [self.entry(key) for key in page_of(keys, offset, limit)]
 
     def for_target(self, target: str, limit: int = 100, offset: int = 0) -> list[JournalEntry]:

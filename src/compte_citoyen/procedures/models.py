@@ -33,8 +33,8 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
 from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, copy_in_chunks,
-                       merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, read_count, ShardedSet, sharded, widen,
-                       writer_shard)
+                       every_part, merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, read_count, shard_part,
+                       ShardedSet, sharded, widen, writer_shard)
 from ..resources import Folder
 from ..security import utcnow
 from .registry import STEP_COUNT, STEP_RECEIVED, STEPS
@@ -445,19 +445,11 @@ class SubmissionFolder(Folder):
         """The set holding the queue entries of ``shard`` (``queue`` for 0), created when asked."""
         if not shard:
             return self.queue
-        trees = self.queue_by_shard
-        if trees is None:
-            if not create:
-                return None
-            trees = self.queue_by_shard = OOBTree()
-        tree = trees.get(shard)
-        if tree is None and create:
-            tree = trees[shard] = OOTreeSet()
-        return tree
+        return shard_part(self, "queue_by_shard", shard, OOTreeSet if create else None)
 
     def queue_sets(self) -> list:
         """Every set of queue entries: ``queue`` (before the shards), then each writer shard's."""
-        return [self.queue] + (list(self.queue_by_shard.values()) if self.queue_by_shard else [])
+        return every_part(self.queue, self.queue_by_shard)
 
     def _scope_keys(self, scope: tuple, date_from: datetime.datetime | None,
                     date_to: datetime.datetime | None) -> list:
