@@ -197,6 +197,14 @@ def bounded_flash(session_factory):
             del storage[:-MAX_FLASH_MESSAGES]
             self.changed()
 
+        def pop_flash(self, queue=""):
+            # pyramid marks the session changed even when the queue is empty, so every page that shows the
+            # flash messages re-signed and re-sent the cookie; it is now re-sent only when something was popped
+            # (or at the session's ``reissue_time``, which keeps the idle timeout sliding)
+            if "_f_" + queue not in self:
+                return []
+            return super().pop_flash(queue)
+
     return Session
 
 

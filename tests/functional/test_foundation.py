@@ -176,3 +176,32 @@ def test_flash_messages_never_outgrow_the_session_cookie(app):
     assert len(messages) == MAX_FLASH_MESSAGES
     assert messages[-2:] == ["Votre demande est envoyée sous le numéro 2026-000059. Un accusé de réception "
                              "vous est envoyé par courriel.", "Votre brouillon est enregistré."]
+
+
+def test_session_cookie_sent_again_only_when_the_session_changed(app, testapp, portal_tx, monkeypatch):
+    """Every page pops the flash messages: an empty queue must not re-sign and re-send the cookie on each page
+    (it is sent again when a message was shown, or past the session's reissue time, which keeps the idle
+    timeout sliding)."""
+    import time as time_module
+
+    from pyramid import session as pyramid_session
+
+    from compte_citoyen.testing import create_citizen, login_citizen
+    with portal_tx() as portal:
+        create_citizen(portal)
+    assert login_citizen(testapp).status_int == 302
+    testapp.get("/accueil")
+    assert "Set-Cookie" not in testapp.get("/accueil").headers
+    assert "Set-Cookie" not in testapp.get("/demandes").headers
+    # popping a message does change the session (the cookie that no longer holds it is sent)
+    from pyramid.interfaces import ISessionFactory
+    from pyramid.testing import DummyRequest
+    request = DummyRequest()
+    session = app.registry.getUtility(ISessionFactory)(request)
+    assert session.pop_flash() == [] and not session._dirty
+    session.flash("Votre brouillon est enregistré.")
+    assert session.pop_flash() == ["Votre brouillon est enregistré."] and session._dirty
+    # past the reissue time, a page re-sends the cookie with a new timestamp (the idle timeout slides)
+    later = time_module.time() + 120
+    monkeypatch.setattr(pyramid_session.time, "time", lambda: later)
+    assert "cc_session=" in testapp.get("/accueil").headers.get("Set-Cookie", "")

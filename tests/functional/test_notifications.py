@@ -606,3 +606,58 @@ def test_messages_macro_lists_the_household_messages(app, testapp, portal_tx, re
     assert "Numéro de la demande : 2026-11" in html
     deliver_due(registry, now=now_utc())  # nothing listens on mail.port 1: still waiting, retried later
     assert "En cours d’envoi" in testapp.get("/test/messages").text
+
+
+def test_rendered_messages_are_kept_per_version(app, testapp, portal_tx, registry, tmp_path, monkeypatch):
+    """``request.message_html`` keeps each message's HTML for the version it rendered: a change committed to
+    the message (its ``_p_serial``) shows at once, and so does a reminder whose date has come."""
+    import compte_citoyen.notification as notification
+    from compte_citoyen.notification import views as message_views
+
+    household_id = make_household(portal_tx)
+    with portal_tx() as portal:
+        household = portal["households"][household_id]
+        [ack] = notify_household(None, portal, household, kind=ACKNOWLEDGEMENT, subject="Demande enregistrée",
+                                 text="Bien reçu.", event_key="a", registry=registry)
+        [reminder] = notify_household(None, portal, household, kind=INFORMATION, subject="Rappel",
+                                      text="Encombrants.", event_key="r", send_after=datetime.date(2099, 5, 12),
+                                      registry=registry)
+        ack_id, reminder_id, due = ack.id, reminder.id, reminder.send_after
+    renders = []
+    import pyramid.renderers
+    original = pyramid.renderers.render
+
+    def counting_render(name, value, request=None, package=None):
+        if name.endswith("message.pt"):
+            renders.append(value["message"].id)
+        return original(name, value, request=request, package=package)
+
+    monkeypatch.setattr(pyramid.renderers, "render", counting_render)
+    page = tmp_path / "page.pt"
+    page.write_text('<metal:page use-macro="layout.macros[\'layout\']" i18n:domain="compte_citoyen">'
+                    '<metal:content fill-slot="content"><h1>Accueil</h1>'
+                    '<metal:m use-macro="request.messages_macro"/></metal:content></metal:page>',
+                    encoding="utf-8")
+
+    def view(request):
+        return {"page_title": "Accueil", "messages": messages_for_household(request.app_root, household_id)}
+
+    config = Configurator(registry=app.registry, package="compte_citoyen")
+    config.add_route("test_cached_messages", "/test/cached-messages")
+    config.add_view(view, route_name="test_cached_messages", renderer=str(page), permission=NO_PERMISSION_REQUIRED)
+    config.commit()
+    first = testapp.get("/test/cached-messages").text
+    assert sorted(renders) == sorted([ack_id, reminder_id])
+    assert testapp.get("/test/cached-messages").text == first
+    assert len(renders) == 2  # the second page rendered no message again
+    with portal_tx() as portal:
+        portal["outbox"][ack_id].subject = "Demande bien enregistrée"
+    html = testapp.get("/test/cached-messages").text
+    assert ">Demande bien enregistrée</h3>" in html and renders[2:] == [ack_id]
+    assert "Prévu le 12/05/2099 08:00" in html
+    later = due + datetime.timedelta(minutes=1)
+    monkeypatch.setattr(notification, "utcnow", lambda: later)
+    monkeypatch.setattr(message_views, "utcnow", lambda: later)
+    html = testapp.get("/test/cached-messages").text
+    assert "Prévu le" not in html and html.count("En cours d’envoi") == 2
+    assert renders[3:] == [reminder_id]

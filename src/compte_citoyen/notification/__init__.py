@@ -69,9 +69,9 @@ def queue_message(portal, *, event_key: str, kind: str, subject: str, text: str,
     if kind not in KINDS:
         raise ValueError(f"unknown message kind {kind!r}")
     outbox = get_outbox(portal)
-    existing = outbox.event_keys.get(event_key)
+    existing = outbox.find_event(event_key, request_number)
     if existing is not None:
-        return outbox[existing]
+        return existing
     message = Message(id=ordered_id(5), event_key=event_key, kind=kind, channel=channel,
                       subject=subject, text=text, email=email or None, phone=phone or None, html=html,
                       sms_text=sms_text, household_id=household_id, request_number=request_number,
@@ -118,9 +118,9 @@ def notify_household(request_or_none, portal, household, *, kind: str, subject: 
     """
     registry = registry if registry is not None else getattr(request_or_none, "registry", None)
     outbox = get_outbox(portal)
-    existing = outbox.event_keys.get(event_key)
+    existing = outbox.find_event(event_key, request_number)
     if existing is not None:
-        return [outbox[existing]]
+        return [existing]
     channel = choose_channel(household, kind)
     rendered = render_message(request_or_none if request_or_none is not None else registry, kind, subject,
                               text, request_number=request_number)
@@ -177,6 +177,46 @@ def messages_macro(request=None):
     return get_renderer("compte_citoyen.notification:templates/messages.pt").implementation().macros["messages"]
 
 
+#: rendered messages: (language, heading level, message id, its version, scheduled) -> HTML, oldest dropped first
+_MESSAGE_HTML: "collections.OrderedDict" = None  # created on first use
+MESSAGE_HTML_CACHE_SIZE = 2000
+
+
+def message_html(request, message, level: int = 2) -> str:
+    """One message of the ``messages`` macro as HTML (``notification/templates/message.pt``).
+
+    A message seldom changes once queued, and "Accueil" shows the household's latest ones on every visit: the
+    HTML is kept per message version (``_p_serial``, which every committed change renews), heading level and
+    language, for the last ``MESSAGE_HTML_CACHE_SIZE`` messages of the process. A reminder not yet due reads
+    "Scheduled for ..." until its time, so whether it is still scheduled is part of the key. A message changed
+    in this transaction, or never committed, is rendered afresh.
+    """
+    global _MESSAGE_HTML
+    from pyramid.renderers import render
+    from ZODB.utils import z64
+
+    serial = getattr(message, "_p_serial", z64)
+    cacheable = message._p_jar is not None and serial != z64 and not message._p_changed
+    key = None
+    if cacheable:
+        if _MESSAGE_HTML is None:
+            import collections
+            _MESSAGE_HTML = collections.OrderedDict()
+        scheduled = message.state == QUEUED and bool(message.send_after) and message.send_after > utcnow()
+        key = (getattr(request, "locale_name", None), level, message.id, serial, scheduled)
+        html = _MESSAGE_HTML.get(key)
+        if html is not None:
+            _MESSAGE_HTML.move_to_end(key)
+            return html
+    html = render("compte_citoyen.notification:templates/message.pt",
+                  {"message": message, "level": level}, request=request)
+    if key is not None:
+        _MESSAGE_HTML[key] = html
+        if len(_MESSAGE_HTML) > MESSAGE_HTML_CACHE_SIZE:
+            _MESSAGE_HTML.popitem(last=False)
+    return html
+
+
 def includeme(config):
     config.add_evolve_step("core:0001-outbox", create_outbox)
     config.add_evolve_step("core:0002-outbox-indexes", index_outbox_states)
@@ -186,6 +226,7 @@ def includeme(config):
     config.add_translation_dirs("compte_citoyen.notification:locale/")
     config.include("pyramid_mailer")
     config.add_request_method(messages_macro, "messages_macro", reify=True)
+    config.add_request_method(message_html, "message_html")
     settings = config.get_settings()
     if asbool(settings.get("compte_citoyen.notifications.background_worker", False)):
         from pyramid.events import NewRequest
