@@ -100,20 +100,21 @@ class ZEOServer(Process):
 
     @property
     def uri(self) -> str:
-        """A worker's storage as in production (etc/zeo-client.conf): shared blobs, server-sync."""
+        """A worker's storage as in production (etc/zeo-client.conf): records sent in one go, shared blobs,
+        server-sync."""
         conf = self.log.parent / "zeo-client.conf"
-        conf.write_text(f"""%import ZEO
+        conf.write_text(f"""%import compte_citoyen.zeo
 <zodb main>
   cache-size 5000
   pool-size 4
-  <clientstorage>
+  <batchingclientstorage>
     server 127.0.0.1:{self.port}
     blob-dir {self.blob_dir}
     shared-blob-dir true
     cache-size 16MB
     server-sync true
     wait-timeout 60
-  </clientstorage>
+  </batchingclientstorage>
 </zodb>
 """)
         return f"zconfig://{conf}"
