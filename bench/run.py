@@ -267,11 +267,11 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
                                   f"household:{household.id}", household.id, expires)
                     pages = pages_of(procedure)
                     for index, pstruct in pstructs.items():
-                        draft.pages[index] = pstruct
+                        draft.set_page(index, pstruct, True)
                     for page in pages[:-1]:
-                        draft.valid[page.index] = True
+                        draft.set_valid(page.index, True)
                     for document in procedure.documents:
-                        draft.paper[document.code] = True
+                        draft.set_paper(document.code, True)
                     draft.member_id = member.id if member is not None else None
                     draft.current = len(pages) - 1
                     folder.add_draft(draft)

@@ -13,6 +13,7 @@ import datetime
 import heapq
 import math
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from itertools import islice
@@ -58,8 +59,12 @@ def revert_text(inverted: str) -> str:
 # --- counters -----------------------------------------------------------------------------------------
 
 def change_count(counts, key, delta: int) -> None:
-    """Add ``delta`` to the counter ``counts[key]`` (a ``ShardedLength``, created on first use)."""
+    """Add ``delta`` to the counter ``key`` of ``counts``: a ``ShardedCounts``, or a mapping of ``ShardedLength``
+    (created on first use)."""
     if not delta:
+        return
+    if isinstance(counts, ShardedCounts):
+        counts.change(key, delta)
         return
     counter = counts.get(key)
     if counter is None:
@@ -79,6 +84,8 @@ def track_entry(index, counts, entry, count_key, delta: int) -> None:
 
 
 def read_count(counts, key) -> int:
+    if isinstance(counts, ShardedCounts):
+        return counts.count(key)
     counter = counts.get(key) if counts is not None else None
     return counter() if counter is not None else 0
 
@@ -409,6 +416,73 @@ class ShardedLength(Persistent):
         self.change(value - self())
 
 
+class CountBank(Persistent):
+    """The counters of one process in a ``ShardedCounts``: key -> the sum of its changes, in one record.
+
+    Two processes whose ids fall in the same shard may change it at once: ``_p_resolveConflict`` adds both
+    changes. Stored by its dotted name: never rename or move it (the storage server resolves conflicts with it).
+    """
+
+    def __init__(self):
+        self.counts = {}
+
+    def change(self, key, delta: int) -> None:
+        self.counts[key] = self.counts.get(key, 0) + delta
+        self._p_changed = True
+
+    def _p_resolveConflict(self, old, committed, new):
+        before = (old or {}).get("counts", {})
+        merged = dict(committed.get("counts", {}))
+        for key, value in new.get("counts", {}).items():
+            delta = value - before.get(key, 0)
+            if delta:
+                merged[key] = merged.get(key, 0) + delta
+        return {**committed, "counts": merged}
+
+
+class ShardedCounts(Persistent):
+    """Counters by key (a queue scope, a state) that concurrent processes change without writing the same
+    objects: each process changes its own ``CountBank``, one record for all its counters (a request changes a
+    handful of counters at once: with a ``ShardedLength`` each, that was as many objects to write). A counter is
+    the sum of the banks, plus its ``Length`` (or ``ShardedLength``) in ``legacy``, the ``OOBTree`` of the
+    counters of an older database, kept as it is. ``keys(min, max)`` lists every key ever counted, in order.
+    Stored by its dotted name: never rename or move it.
+    """
+
+    def __init__(self, legacy=None):
+        self.legacy = legacy
+        self.shards = OOBTree()  # writer shard -> CountBank
+
+    def change(self, key, delta: int) -> None:
+        if delta:
+            shard_part(self, "shards", writer_shard(), CountBank).change(key, delta)
+
+    def count(self, key) -> int:
+        total = 0
+        if self.legacy is not None:
+            counter = self.legacy.get(key)
+            if counter is not None:
+                total += counter()
+        for bank in self.shards.values():
+            total += bank.counts.get(key, 0)
+        return total
+
+    def keys(self, min=None, max=None) -> list:  # noqa: A002 - BTree vocabulary
+        found = set(self.legacy.keys(min, max)) if self.legacy is not None else set()
+        for bank in self.shards.values():
+            found.update(key for key in bank.counts
+                         if (min is None or key >= min) and (max is None or key <= max))
+        return sorted(found)
+
+
+def sharded_counts(counts):
+    """``counts`` (an ``OOBTree`` of counters) kept as the ``legacy`` part of a ``ShardedCounts``; None, or a
+    ``ShardedCounts``, stays as it is."""
+    if counts is None or isinstance(counts, ShardedCounts):
+        return counts
+    return ShardedCounts(legacy=counts)
+
+
 def sharded_length(counter):
     """``counter`` (a ``Length``) as a ``ShardedLength`` keeping it as its ``legacy`` part; None stays None."""
     if counter is None or isinstance(counter, ShardedLength):
@@ -417,7 +491,10 @@ def sharded_length(counter):
 
 
 def shard_counters(counts) -> int:
-    """Make every ``Length`` value of the mapping ``counts`` a ``ShardedLength``; return how many."""
+    """Make every ``Length`` value of the mapping ``counts`` a ``ShardedLength``; return how many (none for a
+    ``ShardedCounts``, whose counters are sharded already)."""
+    if isinstance(counts, ShardedCounts):
+        return 0
     done = 0
     for key in list(counts.keys()):
         if not isinstance(counts[key], ShardedLength):
@@ -431,6 +508,196 @@ def _bound(method, key):
         return method() if key is _MISSING else method(key)
     except ValueError:
         return _MISSING
+
+
+class PartedTree(Persistent):
+    """A mapping split in trees of its own for the keys that one process adds (``parts``: part key ->
+    ``WideOOBTree``), and ``base`` for the other keys and the tree of an older database (kept as it is).
+
+    In one tree, the keys that every request adds all landed in the same last leaf or few leaves: every process
+    rewrote them, the storage server merged the writes, every other process reloaded them, and each split
+    (every ~125 additions) replayed a concurrent request and gave every other one a read conflict on the root
+    node (BTrees check the nodes they walk through). A part is written by one process only. Subclasses say in
+    which part a new key goes (``_new_part``) and where a key may be (``_find_part``). Reading: ``get``, ``[]``,
+    ``in``, ``keys``/``values``/``items`` with bounds (in key order: the parts are disjoint ranges, in order,
+    merged with ``base``), iteration, ``len``; writing: ``[]=``, ``insert``, ``pop``, ``del``.
+    """
+
+    def __init__(self, base=None):
+        self.base = base if base is not None else WideOOBTree()
+        self.parts = OOBTree()
+
+    # --- where a key is -------------------------------------------------------------------------------------
+
+    def _find_part(self, key):
+        """The part that may hold ``key`` (None: only ``base`` may)."""
+        raise NotImplementedError
+
+    def _new_part(self, key):
+        """The part key where this process adds ``key``, or None for ``base``."""
+        raise NotImplementedError
+
+    def _tree_of(self, key):
+        """The tree holding ``key``, or None."""
+        part = self._find_part(key)
+        if part is not None and key in part:
+            return part
+        return self.base if key in self.base else None
+
+    # --- reading ---------------------------------------------------------------------------------------------
+
+    def get(self, key, default=None):
+        part = self._find_part(key)
+        if part is not None:
+            value = part.get(key, _MISSING)
+            if value is not _MISSING:
+                return value
+        return self.base.get(key, default)
+
+    def __getitem__(self, key):
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __contains__(self, key) -> bool:
+        return self.get(key, _MISSING) is not _MISSING
+
+    has_key = __contains__
+
+    def _trees(self, min=None, max=None) -> list:  # noqa: A002 - BTree vocabulary
+        """The parts whose keys may lie between ``min`` and ``max``, in order."""
+        first = _bound(self.parts.maxKey, min) if min is not None else _MISSING
+        starts = self.parts.keys(min=first if first is not _MISSING else None, max=max)
+        return [self.parts[start] for start in starts]
+
+    def items(self, min=None, max=None, excludemin: bool = False, excludemax: bool = False):  # noqa: A002
+        bounds = {"min": min, "max": max, "excludemin": excludemin, "excludemax": excludemax}
+        from itertools import chain
+        in_parts = chain.from_iterable(tree.items(**bounds) for tree in self._trees(min, max))
+        if not self.base:
+            return in_parts
+        return heapq.merge(self.base.items(**bounds), in_parts, key=lambda item: item[0])
+
+    def keys(self, min=None, max=None, excludemin: bool = False, excludemax: bool = False):  # noqa: A002
+        return (key for key, _value in self.items(min, max, excludemin, excludemax))
+
+    def values(self, min=None, max=None, excludemin: bool = False, excludemax: bool = False):  # noqa: A002
+        return (value for _key, value in self.items(min, max, excludemin, excludemax))
+
+    def __iter__(self):
+        return self.keys()
+
+    def __len__(self) -> int:
+        """Walks every part: the folders count their items in their own counter."""
+        return len(self.base) + sum(len(tree) for tree in self.parts.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.base) or any(bool(tree) for tree in self.parts.values())
+
+    # --- writing ---------------------------------------------------------------------------------------------
+
+    def __setitem__(self, key, value) -> None:
+        tree = self._tree_of(key)
+        if tree is None:
+            start = self._new_part(key)
+            if start is None:
+                tree = self.base
+            else:
+                tree = self.parts.get(start)
+                if tree is None:
+                    tree = self.parts[start] = WideOOBTree()
+        tree[key] = value
+
+    def insert(self, key, value) -> int:
+        if key in self:
+            return 0
+        self[key] = value
+        return 1
+
+    def pop(self, key, default=_MISSING):
+        tree = self._tree_of(key)
+        if tree is None:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        return tree.pop(key)
+
+    def __delitem__(self, key) -> None:
+        self.pop(key)
+
+
+#: request numbers, ``2026-000123``: the year, then the rank in that year's sequence (``requests-<year>``)
+REQUEST_NUMBER = re.compile(r"(\d{4})-(\d{6})\Z")
+
+
+class NumberTree(PartedTree):
+    """A mapping keyed by request number (other keys go to ``base``): each block of numbers a process reserved
+    (``resources.NUMBER_BLOCK``) has a part of its own, under its first number, created by that process. A key
+    is in the part of the greatest first number not above it, or in ``base``. Stored by its dotted name: never
+    rename or move it."""
+
+    def _number(self, key):
+        """The request number that places ``key`` (a match of ``REQUEST_NUMBER``), or None."""
+        return REQUEST_NUMBER.match(key) if isinstance(key, str) else None
+
+    def _find_part(self, key):
+        match = self._number(key) if self.parts else None
+        if match is None:
+            return None
+        start = _bound(self.parts.maxKey, match.group(0))
+        return self.parts[start] if start is not _MISSING else None
+
+    def _new_part(self, key):
+        match = self._number(key)
+        if match is None or self._p_jar is None:
+            return None
+        from .resources import reserved_block
+        first = reserved_block(self._p_jar.db(), f"requests-{match.group(1)}", int(match.group(2)))
+        return f"{match.group(1)}-{first:06d}" if first is not None else None
+
+
+#: a request number inside a longer key (``request-received:2026-000123``, ``request-decision:2026-000123:4``)
+NUMBER_INSIDE = re.compile(r"(\d{4})-(\d{6})(?=\D|\Z)")
+
+
+class EventKeyTree(NumberTree):
+    """A mapping keyed by event keys (``request-received:2026-000123``): a key that names a request is kept in
+    the part of that request's block of numbers, the others in ``base``. The parts are not ranges of keys: reading
+    in order merges them all. Stored by its dotted name: never rename or move it."""
+
+    def _number(self, key):
+        return NUMBER_INSIDE.search(key) if isinstance(key, str) else None
+
+    def _trees(self, min=None, max=None) -> list:  # noqa: A002
+        return list(self.parts.values())
+
+    def items(self, min=None, max=None, excludemin: bool = False, excludemax: bool = False):  # noqa: A002
+        bounds = {"min": min, "max": max, "excludemin": excludemin, "excludemax": excludemax}
+        ranges = [tree.items(**bounds) for tree in [self.base] + self._trees() if tree]
+        return heapq.merge(*ranges, key=lambda item: item[0])
+
+
+class IdTree(PartedTree):
+    """A mapping keyed by ``ordered_id``: the ids a process makes begin with its writer shard (two hex digits),
+    and each shard has a part of its own. Other keys (random ids of before) are in ``base``. Stored by its dotted
+    name: never rename or move it."""
+
+    def _find_part(self, key):
+        return self.parts.get(key[:2]) if isinstance(key, str) and self.parts else None
+
+    def _new_part(self, key):
+        if isinstance(key, str) and len(key) > 15 and key[:2] == f"{writer_shard():02x}":
+            return key[:2]
+        return None
+
+
+def parted(tree, factory):
+    """``tree`` kept as the ``base`` of a new ``factory`` (a ``PartedTree`` class), not copied; a
+    ``PartedTree`` (or None) stays as it is."""
+    if tree is None or isinstance(tree, PartedTree):
+        return tree
+    return factory(base=tree)
 
 
 def sharded(tree_set):

@@ -115,6 +115,10 @@ class Portal(Folder):
                     1 if _single_process(db.storage) else NUMBER_BLOCK)
                 first = _reserve(db, counter, size)
                 pool = pools[counter] = [first, first + size]
+                if size > 1:  # the blocks this process writes alone (``indexes.NumberTree``)
+                    blocks = db.__dict__.setdefault("_compte_citoyen_number_blocks", {}).setdefault(counter, [])
+                    blocks.append((first, first + size))
+                    del blocks[:-KEPT_BLOCKS]
             number = pool[0]
             pool[0] += 1
         return number
@@ -128,6 +132,21 @@ class Portal(Folder):
 NUMBER_BLOCK = 500
 SINGLE_PROCESS_STORAGES = {"FileStorage", "MappingStorage", "DemoStorage"}
 _pool_lock = threading.Lock()
+
+
+#: blocks of numbers a process remembers for ``reserved_block`` (a request is filed moments after its number
+#: is drawn, so the last one is nearly always the one asked about)
+KEPT_BLOCKS = 4
+
+
+def reserved_block(db, counter: str, number: int) -> int | None:
+    """The first number of the block of ``counter`` that this process reserved and that holds ``number``; None
+    when it reserved none (numbers taken one at a time, or by another process)."""
+    with _pool_lock:
+        for first, end in reversed(db.__dict__.get("_compte_citoyen_number_blocks", {}).get(counter, ())):
+            if first <= number < end:
+                return first
+    return None
 
 
 def set_number_block(db, size: int | None) -> None:
@@ -215,6 +234,16 @@ def use_writer_shards(portal: Portal, registry) -> None:
             if counts is not None:
                 shard_counters(counts)
         convert = getattr(folder, "use_writer_shards", None)
+        if convert is not None:
+            convert()
+
+
+def use_parted_trees(portal: Portal, registry) -> None:
+    """Give an older database the trees whose parts each process writes alone (evolve step
+    ``core:0083-parted-trees``, see ``indexes.PartedTree``): each folder of the portal with a
+    ``use_parted_trees`` keeps its trees inside them as they are, so the step is quick at any size."""
+    for folder in list(portal.data.values()):
+        convert = getattr(folder, "use_parted_trees", None) if isinstance(folder, Folder) else None
         if convert is not None:
             convert()
 

@@ -184,13 +184,14 @@ def test_internal_notes_invisible_to_the_citizen(testapp, requests_data, registr
 
 
 def test_download_an_attachment(testapp, requests_data, registry, portal_tx):
-    from compte_citoyen.procedures.models import Attachment, DocumentState
+    from compte_citoyen.procedures.models import Attachment, RequestDocument
     data = pdf_bytes()
     with portal_tx() as portal:
         submission = portal["submissions"][requests_data["school"]]
-        submission.documents["address_proof"] = DocumentState(
+        submission.documents["address_proof"] = RequestDocument(
             "address_proof", "Justificatif de domicile", True, "file",
             Attachment("address_proof", "facture édf.pdf", "application/pdf", data))
+        submission._p_changed = True  # the documents live in the request's record
     as_staff(testapp, "agent-ecole", requests_data["staff"]["scolaire"])
     assert "Télécharger" in testapp.get(f"/backoffice/demandes/{requests_data['school']}").text
     response = testapp.get(f"/backoffice/demandes/{requests_data['school']}/pieces/address_proof")

@@ -71,6 +71,7 @@ def _make_old_portal(conn, requests: int, messages: int) -> Portal:
     portal = conn.root()[ROOT_KEY] = Portal()
     folder = portal.ensure_folder(SUBMISSIONS, SubmissionFolder)
     folder.queue = OOTreeSet()
+    folder.queue_counts = OOBTree()  # a Length per scope, as before ``ShardedCounts``
     for i in range(requests):
         submission = make_submission(i)
         if submission.household_id not in folder.by_household:
@@ -644,6 +645,57 @@ def test_sharded_counters_sum_each_process_counter_and_keep_the_older_one():
             assert read_count(folder.queue_counts, ("t", 2)) == before[2] + 1
             use_writer_shards(portal, None)  # a second run changes nothing
             assert type(folder._num.legacy) is Length
+    finally:
+        db.close()
+
+
+def test_one_record_per_process_for_all_its_queue_counters(tmp_path):
+    """A request changes several counters of the queue (every request, its step, its service...): each process
+    keeps all of them in one ``CountBank``. The older counters stay inside (evolve step
+    ``core:0083-parted-trees``), and two processes of the same shard changing a bank at once both count."""
+    import transaction
+    from ZODB.FileStorage import FileStorage
+
+    from compte_citoyen.indexes import CountBank, ShardedCounts, ShardedLength
+    from compte_citoyen.resources import use_parted_trees, use_writer_shards
+    db = DB(FileStorage(str(tmp_path / "Data.fs")))
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn, requests=40, messages=10)
+            before = {step: portal[SUBMISSIONS].queue_count(step=step) for step in (None, 1, 2, 3, 4)}
+            services = portal[SUBMISSIONS].queue_count(services=["ccas"])
+        with db.transaction() as conn:
+            use_writer_shards(conn.root()[ROOT_KEY], None)
+            use_parted_trees(conn.root()[ROOT_KEY], None)
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][SUBMISSIONS]
+            assert type(folder.queue_counts) is ShardedCounts and type(folder.queue_counts.legacy) is OOBTree
+            assert {step: folder.queue_count(step=step) for step in before} == before
+            for i in range(40, 60):
+                with mock.patch("compte_citoyen.indexes.writer_shard", return_value=1 + i % 2):
+                    folder.add_submission(make_submission(i))
+            assert list(folder.queue_counts.shards.keys()) == [1, 2]
+            assert all(type(bank) is CountBank for bank in folder.queue_counts.shards.values())
+            assert folder.queue_count() == before[None] + 20 and folder.queue_count(step=1) == before[1] + 5
+            assert folder.queue_count(services=["ccas"]) == services + 6  # 42, 45 ... 57
+            assert folder.queue_counts.keys() == sorted(set(folder.queue_counts.legacy.keys()))
+            assert folder.queue_counts.keys(min=("t",), max=("t\x00",)) == [("t", step) for step in (1, 2, 3, 4)]
+        # two transactions of the same shard at once: both changes count
+        tm_a, tm_b = transaction.TransactionManager(), transaction.TransactionManager()
+        conn_a, conn_b = db.open(transaction_manager=tm_a), db.open(transaction_manager=tm_b)
+        with mock.patch("compte_citoyen.indexes.writer_shard", return_value=1):
+            conn_a.root()[ROOT_KEY][SUBMISSIONS].queue_counts.change(("t", 1), 3)
+            conn_b.root()[ROOT_KEY][SUBMISSIONS].queue_counts.change(("t", 1), -1)
+            conn_b.root()[ROOT_KEY][SUBMISSIONS].queue_counts.change(("t", 9), 1)
+        tm_a.commit()
+        tm_b.commit()  # a conflict on the bank, resolved by adding the changes
+        conn_a.close()
+        conn_b.close()
+        with db.transaction() as conn:
+            counts = conn.root()[ROOT_KEY][SUBMISSIONS].queue_counts
+            assert counts.count(("t", 1)) == before[1] + 5 + 2 and counts.count(("t", 9)) == 1
+            assert counts.count(("nothing",)) == 0
+            assert isinstance(counts.legacy[("t", 1)], ShardedLength)
     finally:
         db.close()
 

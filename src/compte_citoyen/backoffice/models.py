@@ -9,7 +9,8 @@ from persistent import Persistent
 from persistent.list import PersistentList
 
 from ..indexes import (SHARD_SHIFT, WideLOBTree, WideOOBTree, every_part, iter_down, iter_down_sharded, merge_down,
-                       micros, page_of, shard_part, sharded_key, widen, writer_shard)
+                       micros, NumberTree, page_of, parted, shard_part, sharded_key, widen,
+                       writer_shard)
 from ..resources import Folder
 from ..security import ROLES, STAFF_KIND, SessionHolder
 
@@ -90,7 +91,11 @@ class Journal(Folder):
         super().__init__()
         self.entries = WideLOBTree()     # entries written before the shards
         self.entries_by_shard = OOBTree()
-        self.by_target = WideOOBTree()  # target -> LLTreeSet of entry keys
+        self.by_target = NumberTree()  # target -> LLTreeSet of entry keys (a part per block of request numbers)
+
+    def use_parted_trees(self) -> None:
+        """The index by target of an older journal kept inside a ``NumberTree`` (``resources.use_parted_trees``)."""
+        self.by_target = parted(self.by_target, NumberTree)
 
     def _tree(self, shard: int, create: bool = False):
         if not shard:

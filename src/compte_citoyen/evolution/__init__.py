@@ -56,8 +56,12 @@ def evolve(portal, registry, dry_run: bool = False) -> list[str]:
 
 
 def includeme(config):
-    from ..resources import create_sequences, use_wide_trees, use_writer_shards
+    from ..resources import create_sequences, use_parted_trees, use_wide_trees, use_writer_shards
     config.add_directive("add_evolve_step", add_evolve_step)
     config.add_evolve_step("core:0005-sequences", create_sequences)
     config.add_evolve_step("core:0077-wide-trees", use_wide_trees)
     config.add_evolve_step("core:0081-writer-shards", use_writer_shards)
+    # the same conversion for the structures given writer shards since (the drafts' expiry index): every part
+    # of it checks what is already converted
+    config.add_evolve_step("core:0082-draft-expiry-shards", use_writer_shards)
+    config.add_evolve_step("core:0083-parted-trees", use_parted_trees)

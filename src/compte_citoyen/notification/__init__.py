@@ -69,7 +69,7 @@ def queue_message(portal, *, event_key: str, kind: str, subject: str, text: str,
     if kind not in KINDS:
         raise ValueError(f"unknown message kind {kind!r}")
     outbox = get_outbox(portal)
-    existing = outbox.find_event(event_key, request_number)
+    existing = outbox.find_event(event_key)
     if existing is not None:
         return existing
     message = Message(id=ordered_id(5), event_key=event_key, kind=kind, channel=channel,
@@ -118,7 +118,7 @@ def notify_household(request_or_none, portal, household, *, kind: str, subject: 
     """
     registry = registry if registry is not None else getattr(request_or_none, "registry", None)
     outbox = get_outbox(portal)
-    existing = outbox.find_event(event_key, request_number)
+    existing = outbox.find_event(event_key)
     if existing is not None:
         return [existing]
     channel = choose_channel(household, kind)

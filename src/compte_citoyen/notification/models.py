@@ -17,7 +17,7 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
 from ..indexes import (Batch, change_count, convert_time_index, convert_time_indexes, OLD_LEAF_SIZE, read_count,
-                       ShardedSet, sharded, TimeIndex, widen, WideOOBTree)
+                       EventKeyTree, IdTree, NumberTree, parted, ShardedSet, sharded, TimeIndex, widen, WideOOBTree)
 from ..resources import Folder
 from ..security import utcnow
 
@@ -147,9 +147,10 @@ class Outbox(Folder):
 
     def __init__(self):
         super().__init__()
+        self.data = IdTree()            # a part per writer shard (message ids begin with it: ``ordered_id``)
         self.due = ShardedSet()         # (due_at, id) of messages still queued
         self.by_household = OOBTree()   # household_id -> TimeIndex((created, id))
-        self.event_keys = WideOOBTree()  # event_key -> message id (a submission adds one or two)
+        self.event_keys = EventKeyTree()  # event_key -> message id (a part per block of request numbers)
         self.ensure_indexes()
 
     def ensure_indexes(self) -> bool:
@@ -157,7 +158,7 @@ class Outbox(Folder):
         if self.by_state is not None:
             return False
         self.by_state = OOBTree()
-        self.by_request = WideOOBTree()
+        self.by_request = NumberTree()  # a part per block of request numbers
         self.state_counts = OOBTree()  # counted as the messages are indexed again
         return True
 
@@ -202,6 +203,12 @@ class Outbox(Folder):
             bucket = tree[key] = factory()
         return bucket
 
+    def use_parted_trees(self) -> None:
+        """The messages and the index by request of an older outbox kept inside parted trees (no copy)."""
+        self.data = parted(self.data, IdTree)
+        self.by_request = parted(self.by_request, NumberTree)
+        self.event_keys = parted(self.event_keys, EventKeyTree)
+
     def use_writer_shards(self) -> None:
         """Make ``due`` and the sets of ``by_state`` ``ShardedSet`` (their keys stay where they are)."""
         self.due = sharded(self.due)
@@ -219,6 +226,11 @@ class Outbox(Folder):
         if self._bucket(self.by_state, message.state, ShardedSet).add(order_key(message.created, message.id)):
             self._count(message.state, 1)
         self.event_keys[message.event_key] = message.id
+
+    def find_event(self, event_key: str) -> Message | None:
+        """The message queued for ``event_key``, if any."""
+        found = self.event_keys.get(event_key)
+        return self.data.get(found) if found is not None else None
 
     def unqueue(self, message: Message) -> None:
         self.due.discard((message.due_at, message.id))

@@ -301,14 +301,10 @@ class Generator:
 
     @staticmethod
     def _messages_of(outbox, number: str) -> list:
-        found = []
-        received = outbox.event_keys.get(f"request-received:{number}")
-        if received is not None:
-            found.append(outbox[received])
-        prefix = f"request-decision:{number}:"
-        for key in outbox.event_keys.keys(min=prefix, max=prefix + "\uffff"):
-            found.append(outbox[outbox.event_keys[key]])
-        return found
+        """The acknowledgement and decisions of request ``number``, oldest first."""
+        decision = f"request-decision:{number}:"
+        return [message for message in reversed(outbox.for_request(number))
+                if message.event_key == f"request-received:{number}" or message.event_key.startswith(decision)]
 
     # --- invoices -----------------------------------------------------------------------------------
 

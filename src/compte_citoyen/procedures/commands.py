@@ -11,12 +11,13 @@ def purge_drafts_command(env, args) -> int:
     """Drafts expire (1 day, or 60 days once saved); the portal purges a few at each new draft, this purges all."""
     from .models import utcnow
     from .workflow import drafts
-    total = 0
+    total, now = 0, utcnow()
     while True:
         with env.transaction() as (_tm, portal):
-            removed = drafts(portal).purge(utcnow(), limit=BATCH)
-        total += removed
-        if removed < BATCH:
+            folder = drafts(portal)
+            total += folder.purge(now, limit=BATCH)
+            more = folder.has_expired(now)
+        if not more:
             break
     print(f"{total} expired draft(s) removed")
     return 0

@@ -34,7 +34,8 @@ from ZODB.blob import Blob
 
 from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, copy_in_chunks,
                        every_part, merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, read_count, shard_part,
-                       ShardedSet, sharded, widen, writer_shard)
+                       NumberTree, parted, ShardedCounts, sharded_counts, ShardedSet, sharded, widen,
+                       writer_shard)
 from ..resources import Folder
 from ..security import utcnow
 from .registry import STEP_COUNT, STEP_RECEIVED, STEPS
@@ -83,8 +84,12 @@ class Attachment(Persistent):
             return handle.read()
 
 
-class DocumentState(Persistent):
-    """What the requester did for one expected document, and whether the paper copy arrived."""
+class RequestDocument:
+    """What the requester did for one expected document, and whether the paper copy arrived.
+
+    Kept in the request's own record (``Submission.documents``): whoever changes it marks the submission
+    changed (``workflow.mark_paper_received``).
+    """
 
     received_at = None       # set by the back office when the paper document is handed in
     received_by = ""
@@ -95,6 +100,11 @@ class DocumentState(Persistent):
         self.required = required
         self.mode = mode
         self.attachment = attachment
+
+
+class DocumentState(Persistent, RequestDocument):
+    """``RequestDocument`` as its own object: the requests filed before it hold these (same attributes).
+    Stored by its dotted name: never rename or move it."""
 
 
 class Event:
@@ -138,11 +148,11 @@ class Submission(Persistent):
         self.created = created or utcnow()
         # Kept in the request's own record (one object to write, not six): ``answers`` and ``summary`` are
         # written once, when it is filed; ``history`` and ``notes`` only grow through ``log`` and ``add_note``;
-        # ``documents`` is filled when it is filed (each DocumentState is its own object). Requests filed before
-        # hold persistent mappings and lists there, which read and grow the same way.
+        # ``documents`` is filled when it is filed (``RequestDocument``s). Requests filed before hold persistent
+        # mappings and lists there (and ``DocumentState`` objects), which read and grow the same way.
         self.answers = {}                      # page index -> appstruct (dict) of that page
         self.summary = []                      # [(section title, [(label, value text)])], French, as filed
-        self.documents = {}                    # document code -> DocumentState
+        self.documents = {}                    # document code -> RequestDocument
         self.history = []                      # Events the requester may see
         self.notes = []                        # internal notes (Events), never shown to the requester
         self.data = PersistentMapping()        # plugin data (e.g. the pick-up date), changed at any time
@@ -185,7 +195,7 @@ class Submission(Persistent):
         self._p_changed = True
         return event
 
-    def documents_expected_at_counter(self) -> list[DocumentState]:
+    def documents_expected_at_counter(self) -> list[RequestDocument]:
         return [d for d in self.documents.values() if d.mode == DOC_PAPER and d.received_at is None]
 
 
@@ -243,21 +253,27 @@ class SubmissionFolder(Folder):
 
     queue = None         # OOTreeSet((scope, -created microseconds, number)), see queue_scopes
     queue_by_shard = None  # OOBTree writer shard -> OOTreeSet of the same entries (see the module)
-    queue_counts = None  # OOBTree scope -> Length
+    queue_counts = None  # ShardedCounts scope -> count (an OOBTree scope -> Length in older folders)
     # Indexes of the first releases, replaced by ``queue`` and no longer written (evolve step
     # core:0078-drop-old-request-indexes removes them): read only by ``search`` on a database not evolved yet.
     by_service = by_step = by_status = by_procedure = by_date = None
 
     def __init__(self):
         super().__init__()
+        self.data = NumberTree()        # a part per block of numbers (``indexes.NumberTree``)
         self.by_household = OOBTree()   # household id -> TimeIndex((created, number))
         self.by_name = OOBTree()        # normalised name -> TimeIndex((created, number))
         self.rate = OOBTree()           # (hour number, client address) -> Length, anonymous submissions
         self.queue = TimeIndex()
         self.queue_by_shard = OOBTree()
-        self.queue_counts = OOBTree()
+        self.queue_counts = ShardedCounts()
 
     # --- writing ------------------------------------------------------------------------------------
+
+    def use_parted_trees(self) -> None:
+        """The requests of an older folder kept inside a ``NumberTree`` (``resources.use_parted_trees``)."""
+        self.data = parted(self.data, NumberTree)
+        self.queue_counts = sharded_counts(self.queue_counts)
 
     def add_submission(self, submission: Submission, names: Iterable[str] = ()) -> Submission:
         """Store a new request and index it. Two transactions given the same number conflict on the
@@ -513,7 +529,7 @@ class SubmissionFolder(Folder):
         """Build ``queue`` and its counters for requests filed before them (reads each request once)."""
         self.queue = TimeIndex()
         self.queue_by_shard = OOBTree()
-        self.queue_counts = OOBTree()
+        self.queue_counts = ShardedCounts()
         batch = Batch(self, size=2000)
         for submission in self.data.values():
             self._enqueue(submission, queue_scopes(submission), 1)
@@ -575,7 +591,13 @@ class SubmissionFolder(Folder):
 
 
 class Draft(Persistent):
-    """A form being filled: what was typed on each page (peppercorn structures) and the files given."""
+    """A form being filled: what was typed on each page (peppercorn structures) and the files given.
+
+    What was typed, which pages passed and the documents chosen live in the draft's own record (plain dicts,
+    changed through the methods below, which mark the record changed): every page of the form reads and writes
+    the draft, and separate mappings were four more objects to load and write on each page. Drafts created
+    before keep their ``PersistentMapping`` attributes, which the same methods change.
+    """
 
     __parent__ = None
     __name__ = None
@@ -591,11 +613,39 @@ class Draft(Persistent):
         self.household_id = household_id
         self.created = self.updated = utcnow()
         self.expires = expires
-        self.pages = PersistentMapping()       # page index -> pstruct typed
-        self.valid = PersistentMapping()       # page index -> True when it passed validation
-        self.attachments = PersistentMapping() # document code -> Attachment
-        self.paper = PersistentMapping()       # document code -> True ("Je l'apporterai au guichet")
-        self.current = 0                       # the page shown last
+        self.pages = {}        # page index -> pstruct typed
+        self.valid = {}        # page index -> True when it passed validation
+        self.attachments = {}  # document code -> Attachment
+        self.paper = {}        # document code -> True ("Je l'apporterai au guichet")
+        self.current = 0       # the page shown last
+
+    def set_page(self, index: int, pstruct: dict, valid: bool) -> None:
+        self.pages[index] = pstruct
+        self.valid[index] = valid
+        self._p_changed = True
+
+    def set_valid(self, index: int, valid: bool) -> None:
+        if self.valid.get(index) != valid:
+            self.valid[index] = valid
+            self._p_changed = True
+
+    def attach(self, code: str, attachment) -> None:
+        self.attachments[code] = attachment
+        self._p_changed = True
+
+    def detach(self, code: str) -> None:
+        if code in self.attachments:
+            del self.attachments[code]
+            self._p_changed = True
+
+    def set_paper(self, code: str, paper: bool) -> None:
+        """Tick (or untick) "Je l'apporterai au guichet" for a document."""
+        if paper and not self.paper.get(code):
+            self.paper[code] = True
+            self._p_changed = True
+        elif not paper and code in self.paper:
+            del self.paper[code]
+            self._p_changed = True
 
     @property
     def furthest(self) -> int:
@@ -607,12 +657,21 @@ class Draft(Persistent):
 
 
 class DraftFolder(Folder):
-    """Drafts by random id; an index per owner and an expiry index for purging."""
+    """Drafts by random id; an index per owner and an expiry index for purging.
+
+    Every page of a form moves its draft's key in ``expiry`` to the end (a new expiry), and sending removes it:
+    in one set, the last leaf was shared by every form being filled in the city. ``expiry`` is a ``ShardedSet``
+    (each process adds to its own part; evolve step ``core:0082-draft-expiry-shards`` for older folders).
+    """
 
     def __init__(self):
         super().__init__()
         self.by_owner = OOBTree()     # owner -> OOTreeSet(draft ids)
-        self.expiry = TimeIndex()     # (expires, draft id)
+        self.expiry = ShardedSet()    # (expires, draft id)
+
+    def use_writer_shards(self) -> None:
+        """The expiry index of an older folder as a ``ShardedSet`` keeping its keys (``resources.use_writer_shards``)."""
+        self.expiry = sharded(self.expiry)
 
     def add_draft(self, draft: Draft) -> Draft:
         self.add(draft.id, draft)
@@ -632,7 +691,9 @@ class DraftFolder(Folder):
         self.expiry.add((expires, draft.id))
 
     def remove_draft(self, draft: Draft) -> None:
-        self.expiry.discard((draft.expires, draft.id))
+        """Remove a draft (sent, discarded or expired). Its key in ``expiry`` is left for ``purge``, which drops
+        the keys of drafts no longer there: the key is most often in the part of another process (the one that
+        served the draft's last page), whose leaf sending the request would otherwise rewrite."""
         bucket = self.by_owner.get(draft.owner)
         if bucket is not None:
             bucket.discard(draft.id)
@@ -645,15 +706,22 @@ class DraftFolder(Folder):
                 yield draft
 
     def purge(self, now: datetime.datetime, limit: int = 100) -> int:
-        """Remove expired drafts (a bounded batch, so it can run at any request)."""
-        expired = []
+        """Remove expired drafts, and the keys left by drafts removed before, ``limit`` keys at most (so it can run
+        at any request); return how many drafts were removed."""
+        expired, removed = [], 0
         for key in self.expiry.keys():
             if key[0] >= now or len(expired) >= limit:
                 break
             expired.append(key)
         for key in expired:
             draft = self.get(key[1])
-            if draft is not None:
+            if draft is not None and draft.expires == key[0]:
                 self.remove_draft(draft)
+                removed += 1
             self.expiry.discard(key)
-        return len(expired)
+        return removed
+
+    def has_expired(self, now: datetime.datetime) -> bool:
+        """Whether ``purge`` has keys left to read at ``now``."""
+        first = next(iter(self.expiry.keys()), None)
+        return first is not None and first[0] < now

@@ -244,8 +244,7 @@ class Wizard:
     def store(self, page: Page, pstruct: dict, valid: bool, member_id: str | None = None) -> None:
         draft = self.ensure_draft()
         schema = self.schema(page)
-        draft.pages[page.index] = self._keep(schema, pstruct)
-        draft.valid[page.index] = valid
+        draft.set_page(page.index, self._keep(schema, pstruct), valid)
         if page.index == 0 and member_id is not None:
             draft.member_id = member_id
         draft.current = page.index
@@ -342,8 +341,8 @@ class Wizard:
         errors = {}
         limit = uploads.max_upload_bytes(self.request.registry.settings)
         removed = post.get("remove")
-        if removed and removed in draft.attachments:
-            del draft.attachments[removed]
+        if removed:
+            draft.detach(removed)
         for document in self.procedure.documents:
             code = document.code
             upload = post.get(f"file-{code}")
@@ -353,14 +352,8 @@ class Wizard:
                 except uploads.UploadRefused as exc:
                     errors[code] = self.t(exc.message)
                 else:
-                    draft.attachments[code] = Attachment(code, checked.filename, checked.content_type,
-                                                         checked.data)
-            if code in draft.attachments:
-                draft.paper.pop(code, None)
-            elif post.get(f"paper-{code}"):
-                draft.paper[code] = True
-            else:
-                draft.paper.pop(code, None)
+                    draft.attach(code, Attachment(code, checked.filename, checked.content_type, checked.data))
+            draft.set_paper(code, code not in draft.attachments and bool(post.get(f"paper-{code}")))
         return errors
 
     def missing_documents(self) -> dict:
@@ -386,12 +379,12 @@ class Wizard:
         if "next" in post and not errors:
             errors = self.missing_documents()
             if not errors:
-                draft.valid[page.index] = True
+                draft.set_valid(page.index, True)
                 draft.current = page.index + 1
                 return self.go(page.index + 1)
         if not errors and "remove" in post:
             return self.go(page.index)
-        draft.valid[page.index] = False
+        draft.set_valid(page.index, False)
         return self.render(page, documents=self.document_rows(errors), form_error=bool(errors))
 
     # --- review and submission ------------------------------------------------------------------------------------
@@ -409,16 +402,17 @@ class Wizard:
                 pstruct["csrf_token"] = self.request.session.get_csrf_token()
                 appstruct, form = self.validate_page(page, pstruct, member)
                 if appstruct is None:
-                    self.draft.valid[page.index] = False
+                    self.draft.set_valid(page.index, False)
                     return page.index
                 appstruct.pop("csrf_token", None)
                 if page.index == 0 and MEMBER_FIELD in appstruct:
                     member = self.member(appstruct[MEMBER_FIELD])
-                    self.draft.member_id = appstruct[MEMBER_FIELD]
+                    if self.draft.member_id != appstruct[MEMBER_FIELD]:  # unchanged: the draft is not written
+                        self.draft.member_id = appstruct[MEMBER_FIELD]
                 answers[page.index] = {k: _plain(v) for k, v in appstruct.items()}
                 summary.append((self.t(page.title), describe(form.schema, appstruct, self.t)))
             elif page.kind == DOCUMENTS and self.missing_documents():
-                self.draft.valid[page.index] = False
+                self.draft.set_valid(page.index, False)
                 return page.index
         documents = []
         for document in self.procedure.documents:

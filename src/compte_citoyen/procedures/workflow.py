@@ -15,7 +15,7 @@ from ..i18n import _
 from ..notification import ACKNOWLEDGEMENT, CANCELLED, DECISION, INFORMATION, notify_household, queue_message
 from ..security import hash_token
 from .models import (
-    DRAFTS, EV_DECISION, EV_DOCUMENTS_ASKED, EV_PAPER_RECEIVED, EV_STATUS, SUBMISSIONS, DocumentState,
+    DRAFTS, EV_DECISION, EV_DOCUMENTS_ASKED, EV_PAPER_RECEIVED, EV_STATUS, SUBMISSIONS, RequestDocument,
     DraftFolder, Submission, SubmissionFolder, utcnow,
 )
 from .registry import ACCEPTED, DEFAULT_WORKFLOW, Procedure, Status, get_registry
@@ -113,8 +113,8 @@ def file_submission(request, portal, procedure: Procedure, *, answers: dict, sum
         submission.answers[index] = dict(values)
     submission.summary.extend((section, list(lines)) for section, lines in summary)
     for document, mode, attachment in documents:
-        submission.documents[document.code] = DocumentState(document.code, t(document.title), document.required,
-                                                            mode, attachment)
+        submission.documents[document.code] = RequestDocument(document.code, t(document.title),
+                                                              document.required, mode, attachment)
     names = []
     token = None
     if household is not None:
@@ -305,6 +305,7 @@ def mark_paper_received(request, portal, submission: Submission, code: str) -> N
     state = submission.documents[code]
     state.received_at = utcnow()
     state.received_by = actor_of(request)
+    submission._p_changed = True  # a RequestDocument lives in the submission's record
     submission.log(EV_PAPER_RECEIVED, state.title, actor_of(request))
     _journal(request, portal, "request.paper_received", submission.number, code)
 

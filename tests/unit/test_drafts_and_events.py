@@ -1,0 +1,175 @@
+"""Drafts keep what was typed in their own record and their expiry in per-process sets; a request's messages are
+found by event key among that request's messages."""
+import datetime
+from unittest import mock
+
+from persistent.mapping import PersistentMapping
+from ZODB import DB
+from ZODB.MappingStorage import MappingStorage
+
+from compte_citoyen.database import ROOT_KEY
+from compte_citoyen.indexes import ShardedSet, TimeIndex
+from compte_citoyen.notification.models import Message, Outbox
+from compte_citoyen.procedures.models import DRAFTS, Draft, DraftFolder
+from compte_citoyen.resources import Portal, use_writer_shards
+
+NOW = datetime.datetime(2026, 11, 27, 9, 0, tzinfo=datetime.timezone.utc)
+
+
+def make_draft(i: int, expires: datetime.datetime) -> Draft:
+    return Draft(f"d{i:04d}", "acte", "etat-civil", f"household:h{i % 3}", f"h{i % 3}", expires)
+
+
+def test_a_page_typed_writes_the_draft_record_only():
+    """What each page holds lives in the draft's record: changing it writes one object, not four more."""
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY] = Portal()
+            portal.ensure_folder(DRAFTS, DraftFolder).add_draft(make_draft(1, NOW))
+        with db.transaction() as conn:
+            draft = conn.root()[ROOT_KEY][DRAFTS]["d0001"]
+            draft.set_page(0, {"name": "Martin"}, True)
+            draft.set_paper("livret", True)
+            draft.attach("justificatif", "an attachment")
+            assert draft._p_changed and conn._registered_objects == [draft]
+        with db.transaction() as conn:
+            draft = conn.root()[ROOT_KEY][DRAFTS]["d0001"]
+            assert (draft.pages, draft.valid, draft.paper) == ({0: {"name": "Martin"}}, {0: True}, {"livret": True})
+            assert draft.furthest == 1 and draft.attachments == {"justificatif": "an attachment"}
+            draft.set_valid(0, True)
+            draft.set_paper("other", False)
+            draft.detach("missing")
+            assert not draft._p_changed  # nothing changed: nothing written
+            draft.set_paper("livret", False)
+            draft.detach("justificatif")
+            draft.set_valid(0, False)
+            assert draft._p_changed
+        with db.transaction() as conn:
+            draft = conn.root()[ROOT_KEY][DRAFTS]["d0001"]
+            assert (draft.paper, draft.attachments, draft.furthest) == ({}, {}, 0)
+    finally:
+        db.close()
+
+
+def test_drafts_of_before_keep_their_mappings():
+    """A draft stored with ``PersistentMapping`` attributes is changed through the same methods."""
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY] = Portal()
+            draft = make_draft(1, NOW)
+            draft.pages, draft.valid = PersistentMapping(), PersistentMapping()
+            draft.attachments, draft.paper = PersistentMapping(), PersistentMapping()
+            portal.ensure_folder(DRAFTS, DraftFolder).add_draft(draft)
+        with db.transaction() as conn:
+            draft = conn.root()[ROOT_KEY][DRAFTS]["d0001"]
+            draft.set_page(0, {"a": "1"}, True)
+            draft.set_paper("livret", True)
+        with db.transaction() as conn:
+            draft = conn.root()[ROOT_KEY][DRAFTS]["d0001"]
+            assert type(draft.pages) is PersistentMapping and dict(draft.pages) == {0: {"a": "1"}}
+            assert draft.furthest == 1 and dict(draft.paper) == {"livret": True}
+    finally:
+        db.close()
+
+
+def test_draft_expiry_sharded_by_process_and_converted_without_copy():
+    """Each process adds its drafts' expiry to its own set; an older folder's index is kept as it is inside
+    the ``ShardedSet`` (evolve step ``core:0082-draft-expiry-shards``); purging reads them all in order."""
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY] = Portal()
+            folder = portal.ensure_folder(DRAFTS, DraftFolder)
+            folder.expiry = TimeIndex()  # as created before
+            for i in range(10):
+                folder.add_draft(make_draft(i, NOW + datetime.timedelta(minutes=2 * i)))
+            old = folder.expiry
+        with db.transaction() as conn:
+            use_writer_shards(conn.root()[ROOT_KEY], None)
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][DRAFTS]
+            assert type(folder.expiry) is ShardedSet and folder.expiry.legacy._p_oid == old._p_oid
+            for i in range(10, 20):
+                with mock.patch("compte_citoyen.indexes.writer_shard", return_value=1 + i % 3):
+                    folder.add_draft(make_draft(i, NOW + datetime.timedelta(minutes=2 * (i - 10) + 1)))
+            assert sorted(folder.expiry.shards.keys()) == [1, 2, 3] and len(folder.expiry) == 20
+            with mock.patch("compte_citoyen.indexes.writer_shard", return_value=2):
+                folder.set_expiry(folder["d0003"], NOW + datetime.timedelta(days=30))  # saved: kept longer
+                folder.remove_draft(folder["d0011"])
+            # the key of a removed draft is left for the purge (it may be in another process's part)
+            assert len(folder.expiry) == 20 and len(folder.expiry.legacy) == 9
+            # expired at 9 min 30: 0, 1, 2, 4 of before (3 was kept longer) and 10, 12, 13, 14 of after; the key
+            # of 11 goes too
+            assert folder.has_expired(NOW + datetime.timedelta(minutes=9, seconds=30))
+            assert folder.purge(NOW + datetime.timedelta(minutes=9, seconds=30)) == 8
+            assert not folder.has_expired(NOW + datetime.timedelta(minutes=9, seconds=30))
+            left = sorted(folder.keys())
+            assert left == ["d0003", "d0005", "d0006", "d0007", "d0008", "d0009"] + [
+                f"d{i:04d}" for i in range(15, 20)] and len(folder) == 11
+            assert [key[1] for key in folder.expiry.keys()] == [
+                "d0005", "d0015", "d0006", "d0016", "d0007", "d0017", "d0008", "d0018", "d0009", "d0019", "d0003"]
+            use_writer_shards(conn.root()[ROOT_KEY], None)  # a second run changes nothing
+            assert folder.expiry.legacy._p_oid == old._p_oid
+    finally:
+        db.close()
+
+
+def test_event_keys_of_a_request_kept_with_its_block_of_numbers(tmp_path):
+    """An event key that names a request goes to the part of that request's block of numbers (the process that
+    filed it writes there alone); other keys, and those of before, are in ``base``. Looking up a key, and
+    listing keys in order (a prefix scan), read every part."""
+    from ZODB.FileStorage import FileStorage
+
+    from compte_citoyen import resources
+    from compte_citoyen.indexes import EventKeyTree, WideOOBTree
+
+    def blocks(first, end):
+        return mock.patch.object(resources, "reserved_block",
+                                 lambda db, counter, n: first if counter == "requests-2026" and first <= n < end
+                                 else None)
+
+    db = DB(FileStorage(str(tmp_path / "Data.fs")))
+    try:
+        with db.transaction() as conn:
+            outbox = conn.root()["outbox"] = Outbox()
+            outbox.event_keys = WideOOBTree({"request-received:2026-000001": "m000"})  # as before
+            older = make_message(0, "request-received:2026-000001", "2026-000001")
+            outbox.add(older.id, older)
+            outbox.use_parted_trees()
+            assert type(outbox.event_keys) is EventKeyTree
+        with db.transaction() as conn:
+            outbox = conn.root()["outbox"]
+            for i, (key, first) in enumerate([("request-received:2026-000501", 501),
+                                              ("request-decision:2026-000501:3", 501),
+                                              ("encombrants-reminder:2026-001001", 1001),
+                                              ("account-created:jdupont", 501)], start=1):
+                message = make_message(i, key, None)
+                with blocks(first, first + 500):
+                    outbox.add(message.id, message)
+                    outbox.index(message)
+            tree = outbox.event_keys
+            assert list(tree.parts.keys()) == ["2026-000501", "2026-001001"]
+            assert sorted(tree.base.keys()) == ["account-created:jdupont", "request-received:2026-000001"]
+            assert sorted(tree.parts["2026-000501"].keys()) == ["request-decision:2026-000501:3",
+                                                               "request-received:2026-000501"]
+            assert outbox.find_event("request-received:2026-000501").id == "m001"
+            assert outbox.find_event("request-decision:2026-000501:3").id == "m002"
+            assert outbox.find_event("encombrants-reminder:2026-001001").id == "m003"
+            assert outbox.find_event("account-created:jdupont").id == "m004"
+            assert outbox.find_event("request-received:2026-000001").id == "m000"
+            assert outbox.find_event("request-decision:2026-000501:4") is None
+            assert list(tree.keys()) == sorted(["request-received:2026-000001", "request-received:2026-000501",
+                                                "request-decision:2026-000501:3", "account-created:jdupont",
+                                                "encombrants-reminder:2026-001001"])
+            assert list(tree.keys(min="request-", max="request-\uffff")) == [
+                "request-decision:2026-000501:3", "request-received:2026-000001", "request-received:2026-000501"]
+    finally:
+        db.close()
+
+
+def make_message(i: int, event_key: str, request_number: str | None) -> Message:
+    return Message(id=f"m{i:03d}", event_key=event_key, kind="acknowledgement", channel="email", subject="Accusé",
+                   text="Reçu", email="a@example.org", household_id="h1", request_number=request_number,
+                   created=NOW + datetime.timedelta(minutes=i))
