@@ -567,6 +567,24 @@ def test_backoffice_messages_need_staff(testapp, portal_tx):
 
 # --- portal macro ------------------------------------------------------------------------------------------------
 
+def messages_page(app, tmp_path, household_id: str, path: str) -> None:
+    """A page at ``path`` that includes the ``messages`` macro with the household's messages, as Accueil does."""
+    page = tmp_path / "page.pt"
+    page.write_text('<metal:page use-macro="layout.macros[\'layout\']" i18n:domain="compte_citoyen">'
+                    '<metal:content fill-slot="content"><h1>Accueil</h1>'
+                    '<metal:m use-macro="request.messages_macro"/></metal:content></metal:page>',
+                    encoding="utf-8")
+
+    def view(request):
+        return {"page_title": "Accueil", "messages": messages_for_household(request.app_root, household_id)}
+
+    config = Configurator(registry=app.registry, package="compte_citoyen")
+    config.add_route(f"test{path.replace('/', '_')}", path)
+    config.add_view(view, route_name=f"test{path.replace('/', '_')}", renderer=str(page),
+                    permission=NO_PERMISSION_REQUIRED)
+    config.commit()
+
+
 def test_messages_macro_lists_the_household_messages(app, testapp, portal_tx, registry, tmp_path):
     """The macro the Accueil page and the request detail include: newest first, kind, state, date, body."""
     household_id = make_household(portal_tx)
@@ -580,19 +598,7 @@ def test_messages_macro_lists_the_household_messages(app, testapp, portal_tx, re
         household.communication = "phone"
         notify_household(None, portal, household, kind=DECISION, subject="Demande acceptée",
                          text="Votre demande est acceptée.", event_key="d", registry=registry)
-    page = tmp_path / "page.pt"
-    page.write_text('<metal:page use-macro="layout.macros[\'layout\']" i18n:domain="compte_citoyen">'
-                    '<metal:content fill-slot="content"><h1>Accueil</h1>'
-                    '<metal:m use-macro="request.messages_macro"/></metal:content></metal:page>',
-                    encoding="utf-8")
-
-    def view(request):
-        return {"page_title": "Accueil", "messages": messages_for_household(request.app_root, household_id)}
-
-    config = Configurator(registry=app.registry, package="compte_citoyen")
-    config.add_route("test_messages", "/test/messages")
-    config.add_view(view, route_name="test_messages", renderer=str(page), permission=NO_PERMISSION_REQUIRED)
-    config.commit()
+    messages_page(app, tmp_path, household_id, "/test/messages")
     html = testapp.get("/test/messages").text
     assert html.count("<h1") == 1 and "Mes messages" in html
     assert "Ces messages ne nécessitent aucune réponse." in html
@@ -633,19 +639,7 @@ def test_rendered_messages_are_kept_per_version(app, testapp, portal_tx, registr
         return original(name, value, request=request, package=package)
 
     monkeypatch.setattr(pyramid.renderers, "render", counting_render)
-    page = tmp_path / "page.pt"
-    page.write_text('<metal:page use-macro="layout.macros[\'layout\']" i18n:domain="compte_citoyen">'
-                    '<metal:content fill-slot="content"><h1>Accueil</h1>'
-                    '<metal:m use-macro="request.messages_macro"/></metal:content></metal:page>',
-                    encoding="utf-8")
-
-    def view(request):
-        return {"page_title": "Accueil", "messages": messages_for_household(request.app_root, household_id)}
-
-    config = Configurator(registry=app.registry, package="compte_citoyen")
-    config.add_route("test_cached_messages", "/test/cached-messages")
-    config.add_view(view, route_name="test_cached_messages", renderer=str(page), permission=NO_PERMISSION_REQUIRED)
-    config.commit()
+    messages_page(app, tmp_path, household_id, "/test/cached-messages")
     first = testapp.get("/test/cached-messages").text
     assert sorted(renders) == sorted([ack_id, reminder_id])
     assert testapp.get("/test/cached-messages").text == first
