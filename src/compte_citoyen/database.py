@@ -24,7 +24,52 @@ class DatabaseNotInitialised(HTTPServiceUnavailable):
     explanation = "The database is not initialised: run `compte-citoyen INI init`."
 
 
+#: cookie with the id of the last transaction this browser's changes committed (hex), see ``catch_up``
+SEEN_COOKIE = "cc_seen"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _catching_up(storage) -> bool:
+    """A ZEO client without ``server-sync``: its view follows the invalidations the server sends, which can lag
+    a few milliseconds behind a commit made by another worker."""
+    return getattr(storage, "ping", None) is not None and not getattr(storage, "server_sync", True)
+
+
+def catch_up(request) -> None:
+    """Read your own writes across workers, without a round trip to the ZEO server on every request.
+
+    A citizen who logs in or sends a form on one worker is redirected to a page served by another, whose view
+    must include that change. ``server-sync`` made every transaction start with a round trip to the server for
+    that. Instead, a response to a change carries the id of the transaction it committed (``SEEN_COOKIE``, set by
+    ``remember_commit``); a worker whose view is older than the id a request brings asks the server first
+    (``ping``: the server's answer comes after every invalidation it sent before), and the others open their
+    connection at once. Other storages (FileStorage, RelStorage, which polls at each transaction) need nothing.
+    """
+    storage = get_database(request.registry).storage
+    if not _catching_up(storage):
+        return
+    if request.method not in SAFE_METHODS:
+        request.add_response_callback(remember_commit)
+    seen = request.cookies.get(SEEN_COOKIE, "")
+    try:
+        wanted = bytes.fromhex(seen)
+    except ValueError:
+        return
+    if len(wanted) == 8 and storage.lastTransaction() < wanted:
+        storage.ping()
+
+
+def remember_commit(request, response) -> None:
+    """After a change was committed (response callbacks run after pyramid_tm's commit): the newest transaction
+    this worker knows, which includes it, for ``catch_up`` on the next request of this browser."""
+    from pyramid.settings import asbool
+    last = get_database(request.registry).storage.lastTransaction()
+    response.set_cookie(SEEN_COOKIE, last.hex(), path="/", httponly=True, samesite="Lax",
+                        secure=asbool(request.registry.settings.get("compte_citoyen.secure_cookies", False)))
+
+
 def get_app_root(request) -> Portal:
+    catch_up(request)
     conn = get_connection(request)
     root = conn.root().get(ROOT_KEY)
     if root is None:

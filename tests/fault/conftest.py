@@ -32,14 +32,22 @@ def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen | 
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
-def request(port: int, method: str, path: str, timeout: float = 60.0) -> tuple[int, dict | str]:
-    """One HTTP request on a new connection; (status, JSON body or text). Status 0: no answer."""
+def request(port: int, method: str, path: str, timeout: float = 60.0,
+            cookies: dict | None = None) -> tuple[int, dict | str]:
+    """One HTTP request on a new connection; (status, JSON body or text). Status 0: no answer. ``cookies``: a
+    browser's cookies, sent and updated from the answer."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    headers = {"Host": "localhost", "Content-Length": "0"} if method == "POST" else {"Host": "localhost"}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
     try:
-        conn.request(method, path, headers={"Host": "localhost", "Content-Length": "0"} if method == "POST"
-                     else {"Host": "localhost"})
+        conn.request(method, path, headers=headers)
         response = conn.getresponse()
         body = response.read().decode("utf-8", "replace")
+        if cookies is not None:
+            for header in response.headers.get_all("Set-Cookie") or ():
+                name, _, value = header.split(";", 1)[0].partition("=")
+                cookies[name.strip()] = value.strip()
         try:
             return response.status, json.loads(body)
         except ValueError:
@@ -100,8 +108,8 @@ class ZEOServer(Process):
 
     @property
     def uri(self) -> str:
-        """A worker's storage as in production (etc/zeo-client.conf): records sent in one go, shared blobs,
-        server-sync."""
+        """A worker's storage as in production (etc/zeo-client.conf): records sent in one go, shared blobs, no
+        server-sync (``database.catch_up``)."""
         conf = self.log.parent / "zeo-client.conf"
         conf.write_text(f"""%import compte_citoyen.zeo
 <zodb main>
@@ -112,7 +120,7 @@ class ZEOServer(Process):
     blob-dir {self.blob_dir}
     shared-blob-dir true
     cache-size 16MB
-    server-sync true
+    server-sync false
     wait-timeout 60
   </batchingclientstorage>
 </zodb>

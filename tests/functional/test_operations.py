@@ -43,7 +43,9 @@ def test_production_ini_lists_installed_plugins_and_safe_settings(tmp_path):
     factory, dbkw = resolve_uri(info.uri)
     client = factory.__self__.config
     assert client.shared_blob_dir and client.blob_dir == "/var/lib/compte-citoyen/blobs"
-    assert client.server_sync
+    # the workers' storage: records sent in one go; no round trip at every transaction (database.catch_up)
+    from compte_citoyen.zeo import BatchingClientStorageConfig
+    assert isinstance(factory.__self__, BatchingClientStorageConfig) and not client.server_sync
     assert dbkw["pool_size"] == 4 and dbkw["cache_size"] == 20000
 
 
