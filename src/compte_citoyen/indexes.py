@@ -16,7 +16,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from typing import Callable, Iterable, Iterator
 
 from BTrees.Length import Length
@@ -576,7 +576,6 @@ class PartedTree(Persistent):
 
     def items(self, min=None, max=None, excludemin: bool = False, excludemax: bool = False):  # noqa: A002
         bounds = {"min": min, "max": max, "excludemin": excludemin, "excludemax": excludemax}
-        from itertools import chain
         in_parts = chain.from_iterable(tree.items(**bounds) for tree in self._trees(min, max))
         if not self.base:
             return in_parts
@@ -604,12 +603,7 @@ class PartedTree(Persistent):
         tree = self._tree_of(key)
         if tree is None:
             start = self._new_part(key)
-            if start is None:
-                tree = self.base
-            else:
-                tree = self.parts.get(start)
-                if tree is None:
-                    tree = self.parts[start] = OOBTree()
+            tree = self.base if start is None else shard_part(self, "parts", start, OOBTree)
         tree[key] = value
 
     def insert(self, key, value) -> int:
@@ -672,12 +666,9 @@ class EventKeyTree(NumberTree):
     def _number(self, key):
         return NUMBER_INSIDE.search(key) if isinstance(key, str) else None
 
-    def _trees(self, min=None, max=None) -> list:  # noqa: A002
-        return list(self.parts.values())
-
     def items(self, min=None, max=None, excludemin: bool = False, excludemax: bool = False):  # noqa: A002
         bounds = {"min": min, "max": max, "excludemin": excludemin, "excludemax": excludemax}
-        ranges = [tree.items(**bounds) for tree in [self.base] + self._trees() if tree]
+        ranges = [tree.items(**bounds) for tree in [self.base, *self.parts.values()] if tree]
         return heapq.merge(*ranges, key=lambda item: item[0])
 
 

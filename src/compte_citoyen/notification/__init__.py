@@ -7,6 +7,7 @@ what is due through the channels declared by plugins (see ``worker.py``).
 """
 from __future__ import annotations
 
+import collections
 import datetime
 import zoneinfo
 
@@ -178,7 +179,7 @@ def messages_macro(request=None):
 
 
 #: rendered messages: (language, heading level, message id, its version, scheduled) -> HTML, oldest dropped first
-_MESSAGE_HTML: "collections.OrderedDict" = None  # created on first use
+_MESSAGE_HTML: collections.OrderedDict = collections.OrderedDict()
 MESSAGE_HTML_CACHE_SIZE = 2000
 
 
@@ -191,7 +192,6 @@ def message_html(request, message, level: int = 2) -> str:
     "Scheduled for ..." until its time, so whether it is still scheduled is part of the key. A message changed
     in this transaction, or never committed, is rendered afresh.
     """
-    global _MESSAGE_HTML
     from pyramid.renderers import render
     from ZODB.utils import z64
 
@@ -199,9 +199,6 @@ def message_html(request, message, level: int = 2) -> str:
     cacheable = message._p_jar is not None and serial != z64 and not message._p_changed
     key = None
     if cacheable:
-        if _MESSAGE_HTML is None:
-            import collections
-            _MESSAGE_HTML = collections.OrderedDict()
         scheduled = message.state == QUEUED and bool(message.send_after) and message.send_after > utcnow()
         key = (getattr(request, "locale_name", None), level, message.id, serial, scheduled)
         html = _MESSAGE_HTML.get(key)
