@@ -138,8 +138,8 @@ def test_zeo_restart_under_load_loses_no_committed_write(tmp_path, two_apps, zeo
 
 def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
     """The workers' storage (``<batchingclientstorage>``, etc/zeo-client.conf) hands a transaction's records to
-    ZEO's I/O thread in one call at the vote, not one call each; blobs, conflicts and another process reading
-    everything back work as with ZEO's own client."""
+    ZEO's I/O thread in one call at the vote, not one call each, read checks included; blobs, conflicts and
+    another process reading everything back work as with ZEO's own client."""
     import transaction
     import ZODB.config
     from persistent.mapping import PersistentMapping
@@ -184,6 +184,23 @@ def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
         with pytest.raises(ConflictError):
             tm_b.commit()
         tm_b.abort()
+        # a read check (BTrees ask one for the parent of a bucket they change) goes with the records at the vote,
+        # and still fails the transaction when another one changed the object read
+        calls["one"].clear()
+        calls["many"].clear()
+        conn_a.root()["items"]["item-2"]["n"] = "read by a"
+        tm_a.commit()
+        checked = conn_a.root()["items"]["item-2"]
+        conn_a.readCurrent(checked)
+        conn_a.root()["items"]["item-3"]["n"] = "a, after reading item-2"
+        conn_b.sync()
+        conn_b.root()["items"]["item-2"]["n"] = "b"
+        tm_b.commit()
+        with pytest.raises(ConflictError):
+            tm_a.commit()
+        tm_a.abort()
+        assert "checkCurrentSerialInTransaction" not in calls["one"]
+        assert ["storea", "checkCurrentSerialInTransaction"] in calls["many"]
         conn_a.close()
         conn_b.close()
     finally:
@@ -193,6 +210,7 @@ def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
         with other.transaction() as conn:
             items = conn.root()["items"]
             assert len(items) == 40 and items["item-39"]["n"] == 39 and items["item-1"]["n"] == "a"
+            assert items["item-2"]["n"] == "b" and items["item-3"]["n"] == 3
             with conn.root()["file"].open() as handle:
                 assert handle.read() == b"justificatif de domicile"
     finally:

@@ -27,8 +27,9 @@ class BatchingClientStorage(ClientStorage):
     request that files a citizen's request, which profiling showed at a sixth of a worker's time. Here ``store``
     keeps the records (and fills the transaction buffer as before, for the client cache) and ``tpc_vote`` hands
     them over in one call (``async_iter``) just before the vote, which the server answers after storing them.
-    Any other call of the transaction to the server (a blob, a deletion, a read check) first sends what is kept,
-    so the server receives every call in the order the transaction made them.
+    The read checks of the transaction (``checkCurrentSerialInTransaction``) are kept with them. Any other call
+    of the transaction to the server (a blob, a deletion) first sends what is kept, so the server receives every
+    call in the order the transaction made them.
     """
 
     def store(self, oid, serial, data, version, txn):
@@ -36,12 +37,16 @@ class BatchingClientStorage(ClientStorage):
         if getattr(tbuf, _DIRECT, False):
             return super().store(oid, serial, data, version, txn)
         assert not version
+        self._pending(tbuf).append(("storea", (oid, serial, data, id(txn))))
+        tbuf.store(oid, data)
+
+    @staticmethod
+    def _pending(tbuf) -> list:
         pending = getattr(tbuf, _PENDING, None)
         if pending is None:
             pending = []
             setattr(tbuf, _PENDING, pending)
-        pending.append(("storea", (oid, serial, data, id(txn))))
-        tbuf.store(oid, data)
+        return pending
 
     def _send_pending(self, txn) -> None:
         try:
@@ -63,8 +68,11 @@ class BatchingClientStorage(ClientStorage):
             setattr(tbuf, _DIRECT, False)
 
     def checkCurrentSerialInTransaction(self, oid, serial, transaction):  # noqa: N802 - storage API
-        self._send_pending(transaction)
-        return super().checkCurrentSerialInTransaction(oid, serial, transaction)
+        # the read checks (BTrees ask one for each parent of a bucket they change) join the records sent at the vote
+        tbuf = self._check_trans(transaction, "checkCurrentSerialInTransaction")
+        if getattr(tbuf, _DIRECT, False):
+            return super().checkCurrentSerialInTransaction(oid, serial, transaction)
+        self._pending(tbuf).append(("checkCurrentSerialInTransaction", (oid, serial, id(transaction))))
 
     def deleteObject(self, oid, serial, txn):  # noqa: N802 - storage API
         self._send_pending(txn)
