@@ -160,6 +160,23 @@ def copy_in_chunks(new, items: Iterable, batch: "Batch | None" = None, chunk: in
 OLD_LEAF_SIZE = OOTreeSet.max_leaf_size
 
 
+def owner_set(tree, key) -> OOTreeSet:
+    """The set ``tree[key]`` of one owner's keys (a household's requests or messages, a request's messages), to
+    add to; created when missing.
+
+    Such a set grows with its owner's history and only its owner's requests write it, so it keeps the standard
+    30-key leaves: adding a key rewrites one leaf of at most 30 keys. Earlier releases created these sets as
+    ``TimeIndex``, whose first 250 keys all stay in the set's own record (rewritten whole at every addition):
+    such a set is copied into an ``OOTreeSet`` the first time it is written with ``OLD_LEAF_SIZE`` keys or more.
+    """
+    found = tree.get(key)
+    if found is None:
+        found = tree[key] = OOTreeSet()
+    elif type(found) is TimeIndex and len(found) >= OLD_LEAF_SIZE:
+        found = tree[key] = OOTreeSet(found.keys())
+    return found
+
+
 def convert_time_index(tree_set, batch: "Batch | None" = None, chunk: int = 5000):
     """A ``TimeIndex`` holding every key of ``tree_set`` (returned as is when already one, or None).
 

@@ -124,7 +124,7 @@ def test_evolve_steps_convert_old_sets_keeping_every_key():
             # small per-key sets never split: kept as they were
             assert type(folder.by_name["rare"]) is OOTreeSet
             assert type(folder.by_household["h1"]) is OOTreeSet
-            # readers and writers work on the converted folder; new per-key sets are TimeIndex
+            # readers and writers work on the converted folder; a household's new set has the standard leaves
             rows, total, _more = folder.queue_page(services=["ccas"], step=1, limit=500)
             assert rows and total == len(rows) and all(s.service == "ccas" and s.step == 1 for s in rows)
             new = Submission("D-2026-999999", "etat-civil", "Acte", "famille", "urbanisme", "received", 1,
@@ -132,7 +132,7 @@ def test_evolve_steps_convert_old_sets_keeping_every_key():
             new.household_id = "h-new"
             folder.add_submission(new, names=["Zoé"])
             assert type(folder.by_name["zoe"]) is ShardedSet
-            assert type(folder.by_household["h-new"]) is TimeIndex
+            assert type(folder.by_household["h-new"]) is OOTreeSet
             page, total, _more = folder.queue_page(limit=5)
             assert page[0].number == "D-2026-999999" and total == 701
             # a second run changes nothing
@@ -717,6 +717,59 @@ def test_name_sets_become_sharded_when_written_keeping_their_keys():
             assert [number for _c, number in folder.newest_name_keys("mart")][:2] == ["D-2026-999999", "D-2026-000059"]
             assert len(list(folder.newest_name_keys("martin"))) == 31
             assert len(folder.name_keys("martin")) == 31  # the older releases' search
+    finally:
+        db.close()
+
+
+def test_a_households_sets_keep_small_leaves_and_older_large_ones_are_copied_once():
+    """A household's (or a request's) set is written by its own requests only: standard 30-key leaves, so a
+    request filed by a household with a long history rewrites one small leaf, not its whole set. A set created
+    as a ``TimeIndex`` by an earlier release (all its first 250 keys in one record) is copied, keys kept, the
+    first time it is written with 30 keys or more; a smaller one is left as it is."""
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY] = Portal()
+            folder = portal.ensure_folder(SUBMISSIONS, SubmissionFolder)
+            outbox = portal.ensure_folder("outbox", Outbox)
+            folder.by_household["h-old"] = old = TimeIndex()
+            old.update(time_keys(40))
+            folder.by_household["h-small"] = small = TimeIndex()
+            small.update(time_keys(3))
+            outbox.by_household["h-old"] = old_messages = TimeIndex()
+            old_messages.update((created, f"m{i}") for i, (created, _n) in enumerate(time_keys(35)))
+        for index in range(60):
+            with db.transaction() as conn:
+                portal = conn.root()[ROOT_KEY]
+                folder, outbox = portal[SUBMISSIONS], portal["outbox"]
+                for household in ("h-old", "h-small", "h-new"):
+                    request = Submission(f"E-2026-{household}-{index:03d}", "etat-civil", "Acte", "famille",
+                                         "ccas", "received", 1,
+                                         created=BASE + datetime.timedelta(days=1, minutes=index))
+                    request.household_id = household
+                    folder.add_submission(request)
+                    message = Message(id=f"msg-{household}-{index}", event_key=f"event-{household}-{index}",
+                                      kind="information", channel="email", subject="Objet", text="Texte",
+                                      email="a@example.org", household_id=household,
+                                      request_number=request.number, created=request.created)
+                    outbox.add(message.id, message)
+                    outbox.index(message)
+                if index == 0:
+                    assert type(folder.by_household["h-old"]) is OOTreeSet  # copied at its first write
+                    assert type(folder.by_household["h-small"]) is TimeIndex  # 4 keys: left as it is
+                    assert type(outbox.by_household["h-old"]) is OOTreeSet
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY]
+            folder, outbox = portal[SUBMISSIONS], portal["outbox"]
+            for household, before in (("h-old", 40), ("h-small", 3), ("h-new", 0)):
+                keys = list(folder.keys_for_household(household))
+                assert len(keys) == before + 60 and keys == sorted(keys)
+                assert type(folder.by_household[household]) is OOTreeSet
+                assert max(leaf_sizes(folder.by_household[household])) <= 30
+                assert [s.number for s in folder.newest(folder.keys_for_household(household), 2)] == [
+                    f"E-2026-{household}-059", f"E-2026-{household}-058"]
+            assert len(outbox.by_household["h-old"]) == 95 and type(outbox.by_household["h-new"]) is OOTreeSet
+            assert type(outbox.by_request["E-2026-h-new-000"]) is OOTreeSet
     finally:
         db.close()
 

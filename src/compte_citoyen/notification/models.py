@@ -16,8 +16,9 @@ import heapq
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
-from ..indexes import (Batch, change_count, convert_time_index, convert_time_indexes, OLD_LEAF_SIZE, read_count,
-                       EventKeyTree, IdTree, NumberTree, parted, ShardedSet, sharded, TimeIndex, widen, WideOOBTree)
+from ..indexes import (Batch, change_count, convert_time_index, convert_time_indexes, OLD_LEAF_SIZE, owner_set,
+                       read_count, EventKeyTree, IdTree, NumberTree, parted, ShardedSet, sharded, TimeIndex, widen,
+                       WideOOBTree)
 from ..resources import Folder
 from ..security import utcnow
 
@@ -142,14 +143,14 @@ class Outbox(Folder):
     # TimeIndex(order_key) of every message in the first releases: no longer written, the list of every message
     # merges the per-state sets (evolve step core:0080-outbox-without-by-created forgets it)
     by_created = None
-    by_request = None    # request number -> TimeIndex((created, id))
+    by_request = None    # request number -> OOTreeSet((created, id)), see owner_set
     state_counts = None  # state -> Length (evolve step core:0072-outbox-state-counts for older outboxes)
 
     def __init__(self):
         super().__init__()
         self.data = IdTree()            # a part per writer shard (message ids begin with it: ``ordered_id``)
         self.due = ShardedSet()         # (due_at, id) of messages still queued
-        self.by_household = OOBTree()   # household_id -> TimeIndex((created, id))
+        self.by_household = OOBTree()   # household_id -> OOTreeSet((created, id)), see owner_set
         self.event_keys = EventKeyTree()  # event_key -> message id (a part per block of request numbers)
         self.ensure_indexes()
 
@@ -197,7 +198,7 @@ class Outbox(Folder):
             change_count(self.state_counts, state, delta)
 
     @staticmethod
-    def _bucket(tree, key, factory=TimeIndex):
+    def _bucket(tree, key, factory):
         bucket = tree.get(key)
         if bucket is None:
             bucket = tree[key] = factory()
@@ -220,9 +221,9 @@ class Outbox(Folder):
         if message.state == QUEUED:
             self.due.add((message.due_at, message.id))
         if message.household_id:
-            self._bucket(self.by_household, message.household_id).add((message.created, message.id))
+            owner_set(self.by_household, message.household_id).add((message.created, message.id))
         if message.request_number:
-            self._bucket(self.by_request, message.request_number).add((message.created, message.id))
+            owner_set(self.by_request, message.request_number).add((message.created, message.id))
         if self._bucket(self.by_state, message.state, ShardedSet).add(order_key(message.created, message.id)):
             self._count(message.state, 1)
         self.event_keys[message.event_key] = message.id

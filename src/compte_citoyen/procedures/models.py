@@ -33,7 +33,7 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
 from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, copy_in_chunks,
-                       every_part, merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, read_count, shard_part,
+                       every_part, merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, owner_set, read_count, shard_part,
                        NumberTree, parted, ShardedCounts, sharded_counts, ShardedSet, sharded, widen,
                        writer_shard)
 from ..resources import Folder
@@ -261,7 +261,7 @@ class SubmissionFolder(Folder):
     def __init__(self):
         super().__init__()
         self.data = NumberTree()        # a part per block of numbers (``indexes.NumberTree``)
-        self.by_household = OOBTree()   # household id -> TimeIndex((created, number))
+        self.by_household = OOBTree()   # household id -> OOTreeSet((created, number)), see owner_set
         self.by_name = OOBTree()        # normalised name -> TimeIndex((created, number))
         self.rate = OOBTree()           # (hour number, client address) -> Length, anonymous submissions
         self.queue = TimeIndex()
@@ -282,7 +282,7 @@ class SubmissionFolder(Folder):
         submission.queue_shard = writer_shard()
         key = submission.key
         if submission.household_id:
-            _bucket(self.by_household, submission.household_id).add(key)
+            owner_set(self.by_household, submission.household_id).add(key)
         self.index_names(submission, names)
         self._enqueue(submission, queue_scopes(submission), 1)
         return submission
