@@ -49,6 +49,54 @@ def csrf_node() -> colander.SchemaNode:
                                widget=deform.widget.HiddenWidget(), missing=colander.drop)
 
 
+_DEFERRED_NAMES: dict = {}
+
+
+def _class_deferred(cls) -> frozenset:
+    """The attribute names of ``cls`` (and its bases) whose class value is a ``colander.deferred``."""
+    names = _DEFERRED_NAMES.get(cls)
+    if names is None:
+        names = _DEFERRED_NAMES[cls] = frozenset(
+            name for name in dir(cls) if isinstance(getattr(cls, name, None), colander.deferred))
+    return names
+
+
+def bind_fresh(node: colander.SchemaNode, **kw) -> colander.SchemaNode:
+    """Bind ``node``, a schema built for this request alone, in place; return it.
+
+    Same result as ``node.bind(**kw)``, which first clones the whole schema (to keep a shared schema unbound)
+    and then, on every node, reads every attribute name ``dir()`` lists (about a hundred) to find the deferred
+    values. A schema built for one request needs no clone, and a deferred value can only be in the node's own
+    attributes or in those its class defines as deferred: the forms of a procedure are bound on every page and
+    several times when a request is sent, where this took a tenth of the time of sending it.
+    """
+    _bind_in_place(node, kw)
+    return node
+
+
+def _bind_in_place(node: colander.SchemaNode, kw: dict) -> None:
+    node.bindings = kw
+    for child in list(node.children):
+        _bind_in_place(child, kw)
+    names = _class_deferred(type(node)).union(
+        name for name, value in vars(node).items() if isinstance(value, colander.deferred))
+    for name in sorted(names):  # the order of colander's (``dir`` is sorted)
+        value = getattr(node, name)
+        if not isinstance(value, colander.deferred):
+            continue
+        value = value(node, kw)
+        if isinstance(value, colander.SchemaNode):
+            if not value.name:
+                value.name = name
+            if value.raw_title is colander._marker:
+                value.title = name.replace("_", " ").title()
+            colander._add_node_child(node, value)
+        else:
+            setattr(node, name, value)
+    if getattr(node, "after_bind", None):
+        node.after_bind(node, kw)
+
+
 class FormView:
     """Render a deform form and dispatch on the pressed button (Substance D's pattern)."""
 

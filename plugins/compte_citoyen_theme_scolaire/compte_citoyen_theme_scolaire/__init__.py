@@ -7,6 +7,7 @@ offers the household's children and pre-fills the child's current school. Settin
 from __future__ import annotations
 
 import datetime
+import functools
 
 import colander
 from pyramid.settings import aslist
@@ -31,8 +32,13 @@ DAYS = [("monday", _("Monday")), ("tuesday", _("Tuesday")), ("thursday", _("Thur
 
 
 def schools(settings) -> list[str]:
-    return [line.strip() for line in aslist(settings.get(PREFIX + "schools", DEFAULT_SCHOOLS), flatten=False)
-            if line.strip()]
+    return list(_schools(settings.get(PREFIX + "schools", DEFAULT_SCHOOLS)))
+
+
+@functools.lru_cache(maxsize=16)
+def _schools(value: str) -> tuple[str, ...]:
+    """The schools of the setting's text (parsed once: every form of the theme reads them, several times)."""
+    return tuple(line.strip() for line in aslist(value, flatten=False) if line.strip())
 
 
 def school_years(today: datetime.date | None = None) -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.view import view_config
 
-from ..forms import csrf_node
+from ..forms import bind_fresh, csrf_node
 from ..household.workdays import local_today
 from ..i18n import _
 from ..security import hash_token, new_token
@@ -131,9 +131,9 @@ class Wizard:
         if page.index == 0 and self.procedure.needs_member and self.household is not None:
             node.insert(0, member_node(self.procedure, self.household))
         node.add(csrf_node())
-        return node.bind(request=self.request, portal=self.portal, household=self.household,
-                         account=self.account, member=member if member is not None else self.member(),
-                         procedure=self.procedure, today=local_today())
+        return bind_fresh(node, request=self.request, portal=self.portal, household=self.household,
+                          account=self.account, member=member if member is not None else self.member(),
+                          procedure=self.procedure, today=local_today())
 
     def buttons(self, page: Page) -> list:
         buttons = [deform.Button("next", _("Next"))]
