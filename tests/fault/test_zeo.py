@@ -201,6 +201,14 @@ def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
         tm_a.abort()
         assert "checkCurrentSerialInTransaction" not in calls["one"]
         assert ["storea", "checkCurrentSerialInTransaction"] in calls["many"]
+        # the records wait for tpc_finish (which puts them in the client cache) in memory, not in a temporary file
+        import tempfile
+        from unittest import mock
+        with mock.patch.object(tempfile, "TemporaryFile", side_effect=AssertionError("a temporary file")):
+            conn_a.root()["items"]["item-4"]["n"] = "kept in memory"
+            tm_a.commit()
+        cached = storage._cache.load(conn_a.root()["items"]["item-4"]._p_oid)  # ZEO's client cache: (data, tid)
+        assert cached is not None and b"kept in memory" in cached[0]
         conn_a.close()
         conn_b.close()
     finally:
@@ -211,6 +219,7 @@ def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
             items = conn.root()["items"]
             assert len(items) == 40 and items["item-39"]["n"] == 39 and items["item-1"]["n"] == "a"
             assert items["item-2"]["n"] == "b" and items["item-3"]["n"] == 3
+            assert items["item-4"]["n"] == "kept in memory"
             with conn.root()["file"].open() as handle:
                 assert handle.read() == b"justificatif de domicile"
     finally:

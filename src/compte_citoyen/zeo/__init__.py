@@ -12,11 +12,54 @@
 """
 from __future__ import annotations
 
+from ZODB import POSException
+
 from ZEO.ClientStorage import ClientStorage
+from ZEO.Exceptions import ClientDisconnected
+from ZEO.TransactionBuffer import TransactionBuffer
 from ZEO.zconfig import ClientStorageConfig
 
 _PENDING = "_compte_citoyen_pending"  # attribute of the transaction buffer: records not sent yet
 _DIRECT = "_compte_citoyen_direct"    # set while ClientStorage.storeBlob stores the blob's record itself
+
+
+class MemoryTransactionBuffer(TransactionBuffer):
+    """ZEO's ``TransactionBuffer`` keeping a transaction's records in a list instead of a temporary file.
+
+    ZEO's buffer creates a file per transaction and pickles every record into it, to read them back into the
+    client cache at ``tpc_finish``. A ``BatchingClientStorage`` keeps the same records in memory until the vote
+    anyway (the same ``bytes`` objects: nothing is copied), so the file only cost a file creation, a pickle
+    and an unpickle per record of every change.
+    """
+
+    def __init__(self, connection_generation):  # no super(): it creates the temporary file
+        self.connection_generation = connection_generation
+        self.records = []
+        self.count = 0
+        self.size = 0
+        self.blobs = []
+        self.server_resolved = set()  # {oid}
+        self.client_resolved = {}  # {oid -> record number}
+        self.exception = None
+
+    def close(self):
+        self.records = []
+
+    def store(self, oid, data):
+        self.records.append((oid, data))
+        self.count += 1
+        self.size = self.size + (data and len(data) or 0) + 31  # as ZEO estimates a record's size in its cache
+
+    def __iter__(self):
+        # as TransactionBuffer.__iter__: a record resolved on the client replaces the one stored before
+        seen = set()
+        for number, (oid, data) in enumerate(self.records):
+            if self.client_resolved.get(oid, number) == number:
+                seen.add(oid)
+                yield oid, data, oid in self.server_resolved
+        for oid in self.server_resolved:  # undone records
+            if oid not in seen:
+                yield oid, None, True
 
 
 class BatchingClientStorage(ClientStorage):
@@ -27,7 +70,8 @@ class BatchingClientStorage(ClientStorage):
     request that files a citizen's request, which profiling showed at a sixth of a worker's time. Here ``store``
     keeps the records (and fills the transaction buffer as before, for the client cache) and ``tpc_vote`` hands
     them over in one call (``async_iter``) just before the vote, which the server answers after storing them.
-    The read checks of the transaction (``checkCurrentSerialInTransaction``) are kept with them. Any other call
+    The read checks of the transaction (``checkCurrentSerialInTransaction``) are kept with them, and the buffer
+    the client cache is updated from at ``tpc_finish`` is a list (``MemoryTransactionBuffer``). Any other call
     of the transaction to the server (a blob, a deletion) first sends what is kept, so the server receives every
     call in the order the transaction made them.
     """
@@ -85,6 +129,30 @@ class BatchingClientStorage(ClientStorage):
     def tpc_vote(self, txn):
         self._send_pending(txn)
         return super().tpc_vote(txn)
+
+    def tpc_begin(self, txn, tid=None, status=" "):
+        """``ClientStorage.tpc_begin`` with a ``MemoryTransactionBuffer`` (the method creates ZEO's buffer itself)."""
+        if self._is_read_only:
+            raise POSException.ReadOnlyError()
+        try:
+            buffered = txn.data(self)
+        except AttributeError:  # a recovery transaction (copyTransactionsFrom), as ZEO handles it
+            data = {}
+            txn.data = data.__getitem__
+            txn.set_data = data.__setitem__
+        except KeyError:
+            pass
+        else:
+            if buffered is not None:
+                raise POSException.StorageTransactionError("Duplicate tpc_begin calls for same transaction")
+        txn.set_data(self, MemoryTransactionBuffer(self._connection_generation))
+        self._commit_lock.acquire()
+        self._tbuf = txn.data(self)
+        try:
+            self._async("tpc_begin", id(txn), txn.user, txn.description, txn.extension, tid, status)
+        except ClientDisconnected:
+            self.tpc_end(txn)
+            raise
 
 
 class BatchingClientStorageConfig(ClientStorageConfig):
