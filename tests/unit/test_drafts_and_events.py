@@ -173,3 +173,41 @@ def make_message(i: int, event_key: str, request_number: str | None) -> Message:
     return Message(id=f"m{i:03d}", event_key=event_key, kind="acknowledgement", channel="email", subject="Accusé",
                    text="Reçu", email="a@example.org", household_id="h1", request_number=request_number,
                    created=NOW + datetime.timedelta(minutes=i))
+
+
+def test_drafts_in_small_leaves_and_older_folders_copied():
+    """Sending a request removes its draft: the drafts, spread by their random ids over every leaf, live in
+    standard 30-key leaves, so a removal rewrites a small leaf (not one of 250 drafts that every other process
+    reloads). An older folder's drafts (large leaves) are copied by the evolve step, owners and expiry kept."""
+    from BTrees.OOBTree import OOBTree
+
+    from compte_citoyen.indexes import WideOOBTree
+    from compte_citoyen.procedures import use_small_draft_leaves
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY] = Portal()
+            folder = portal.ensure_folder(DRAFTS, DraftFolder)
+            assert type(folder.data) is OOBTree and not DraftFolder.wide_items
+            folder.data = WideOOBTree()  # as created before
+            for i in range(600):
+                folder.add_draft(make_draft(i, NOW + datetime.timedelta(minutes=i)))
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY]
+            use_small_draft_leaves(portal, None)
+            folder = portal[DRAFTS]
+            assert type(folder.data) is OOBTree and len(folder) == 600
+            assert sorted(folder.keys()) == [f"d{i:04d}" for i in range(600)]
+            assert len(list(folder.for_owner("household:h1"))) == 200
+            use_small_draft_leaves(portal, None)  # a second run copies nothing
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][DRAFTS]
+            folder.remove_draft(folder["d0300"])
+            leaves = [obj for obj in conn._registered_objects if type(obj).__name__ == "OOBucket"]
+            assert leaves and all(len(leaf) <= 30 for leaf in leaves)
+            assert folder.purge(NOW + datetime.timedelta(minutes=10)) == 10  # the expiry index still works
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][DRAFTS]
+            assert "d0300" not in folder and "d0005" not in folder and len(folder) == 589
+    finally:
+        db.close()
