@@ -6,6 +6,8 @@ SPEC: {"host": "127.0.0.1", "port": 8000, "duration": 15, "clients": 16, "proces
        "clients_spec": [{"cookie": "...", "steps": [{"method": "GET", "path": "/accueil", "measure": true,
                                                      "body": "a=b", "expect": [200]}, ...]}, ...]}
 
+A step's own ``"cookie"`` replaces the client's for that step (a client acting for several citizens in turn).
+
 Each client loops over its own ``steps`` (e.g. add an invoice to the basket, then take it out) on a fresh
 connection per request (gunicorn's sync workers close them), for ``duration`` seconds after ``warmup`` seconds.
 Only steps marked ``measure`` count in the throughput and latency figures; every answer whose status is not in
@@ -39,6 +41,8 @@ def run_client(spec: dict, client: dict, start_at: float, measure_from: float, s
             return
         body = step.get("body")
         request_headers = dict(headers)
+        if step.get("cookie"):  # a step sent in another session than the client's
+            request_headers["Cookie"] = step["cookie"]
         if body is not None:
             request_headers["Content-Type"] = "application/x-www-form-urlencoded"
         status = 0

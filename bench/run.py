@@ -3,8 +3,9 @@
 For each database size (10,000 and 100,000 households by default, `--households N [N ...]` to choose):
 
 1. generate the database once under bench/data/h<N>/ with `compte-citoyen INI generate-data` (reused afterwards);
-2. prepare it: pick 16 validated households (all generated accounts share one password), create one back-office
-   agent, and create ready-to-send drafts so "submitting a request" measures the submission itself;
+2. prepare it: pick validated households (all generated accounts share one password): 16 that read their pages,
+   and 8 per client, drawn anew at every run, that send requests in turn; create one back-office agent, and
+   ready-to-send drafts so "submitting a request" measures the submission itself;
 3. serve it as in production: a ZEO server (runzeo) and gunicorn with etc/gunicorn.conf.py (sync workers, loopback),
    and serve bench/hello.py (a bare Pyramid "hello world") with the same gunicorn configuration;
 4. drive each page with bench/loadgen.py in separate processes: 16 concurrent clients, a bounded duration;
@@ -196,8 +197,19 @@ def ensure_database(households: int, regenerate: bool) -> dict:
 
 # --- 2. preparation (in this process, on the FileStorage, before the servers start) -----------------------------
 
+#: households each submitting client files requests for, in turn (see ``prepare``)
+SUBMITTER_HOUSEHOLDS = 8
+
+
 def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
-    """Choose the citizens, create the agent and the drafts; return what the scenarios need."""
+    """Choose the citizens, create the agent and the drafts; return what the scenarios need.
+
+    The readers (and the spare accounts that log in) are the same at every run. The households that submit
+    requests are drawn anew at every run, ``SUBMITTER_HOUSEHOLDS`` per client: each client sends its drafts in
+    turn for each of its households, as many households send requests in a city. A household that sent hundreds
+    of requests in the same minute (the same 16 households at every run, one per client) is not what a city's
+    portal sees, and would measure its own ever-growing history instead of a submission.
+    """
     import random
 
     import pyotp
@@ -230,9 +242,9 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
                 if not unpaid:
                     continue
                 chosen.append((account, household, unpaid[0]))
-                if len(chosen) >= clients * 3:  # readers, submitters (with drafts), logins
+                if len(chosen) >= clients * 2:  # readers, logins
                     break
-            if len(chosen) < clients * 3:
+            if len(chosen) < clients * 2:
                 raise RuntimeError("not enough validated households with an unpaid invoice")
             staff = portal["staff"].get(STAFF_LOGIN)
             if staff is None:
@@ -246,7 +258,9 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
             # the submitters are other households than the readers: a household's drafts are listed on its
             # "Mes Demandes" page, and hundreds of prepared drafts would distort that page's figures
             submitters = []
-            for account, household, invoice in chosen[clients:clients * 2]:
+            per_household = -(-drafts_per_client // SUBMITTER_HOUSEHOLDS)
+            for account, household in submitting_households(portal, clients * SUBMITTER_HOUSEHOLDS,
+                                                            {a.key for a, _h, _i in chosen}):
                 drafts = []
                 def eligible(procedure):
                     return [m for m in household.current_members()
@@ -254,7 +268,7 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
                             or (procedure.member_kinds == "adults") == m.is_adult]
 
                 possible = [p for p in procedures if not p.needs_member or eligible(p)]
-                for _ in range(drafts_per_client):
+                for _ in range(per_household):
                     for procedure in rng.sample(possible, len(possible)):
                         member = rng.choice(eligible(procedure)) if procedure.needs_member else None
                         filled = fill_procedure(request, portal, procedure, household, account, member, rng)
@@ -279,7 +293,7 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
                 submitters.append({"code": account.code, "drafts": drafts})
             for account, household, invoice in chosen[:clients]:
                 prepared.append({"code": account.code, "invoice": [invoice.regie, invoice.number]})
-            spare = [account.code for account, _h, _i in chosen[clients * 2:clients * 3]]
+            spare = [account.code for account, _h, _i in chosen[clients:clients * 2]]
             sample = sample_requests(portal, rng)
         conn.close()
     finally:
@@ -288,6 +302,26 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
         close_storage(env.db)
     return {"citizens": prepared, "submitters": submitters, "spare": spare, "totp_secret": totp_secret,
             "requests": sample}
+
+
+def submitting_households(portal, count: int, excluded: set) -> list[tuple]:
+    """``count`` (account, household) pairs of validated accounts, drawn at random (not the same at every run),
+    none of them in ``excluded``. Walks the accounts from random places of the tree (its keys are the codes)."""
+    import random
+    import string
+    rng = random.Random()
+    accounts = portal["accounts"]
+    found: dict = {}
+    while len(found) < count:
+        start = rng.choice(string.ascii_lowercase) + rng.choice(string.ascii_lowercase)
+        for account in accounts.values(min=start):
+            if len(found) >= count or account.key[:2] != start:
+                break
+            if account.validated and account.key not in excluded and account.key not in found:
+                found[account.key] = (account, portal["households"][account.household_id])
+                if rng.random() < 0.5:
+                    break  # take them from many places
+    return list(found.values())
 
 
 def sample_requests(portal, rng, size: int = 20000) -> list[str]:
@@ -486,18 +520,33 @@ def argon2_figures(processes: int, seconds: float = 8) -> dict:
 
 def scenarios_for(port: int, prepared: dict, clients: int) -> dict[str, list[dict]]:
     """name -> the clients' steps, with each client logged in as its own citizen."""
-    def logged_in(people: list[dict]) -> list[tuple]:
-        out = []
-        for citizen in people[:clients]:
-            cookies = login_citizen(port, citizen["code"])
-            status, headers, page = http_request(port, "GET", "/comptes", cookies)
-            if status != 200:
-                raise RuntimeError(f"/comptes answered {status} {headers.get('Location', '')}: {page[:500]}")
-            out.append((citizen, cookie_header(cookies), csrf_of(page)))
-        return out
+    from concurrent.futures import ThreadPoolExecutor
 
-    citizens = logged_in(prepared["citizens"])
-    submitters = logged_in(prepared["submitters"])
+    def log_in(citizen: dict) -> tuple:
+        cookies = login_citizen(port, citizen["code"])
+        status, headers, page = http_request(port, "GET", "/comptes", cookies)
+        if status != 200:
+            raise RuntimeError(f"/comptes answered {status} {headers.get('Location', '')}: {page[:500]}")
+        return citizen, cookie_header(cookies), csrf_of(page)
+
+    def logged_in(people: list[dict]) -> list[tuple]:
+        with ThreadPoolExecutor(4) as pool:  # an argon2 verification each: the workers verify side by side
+            return list(pool.map(log_in, people))
+
+    citizens = logged_in(prepared["citizens"][:clients])
+    households = logged_in(prepared["submitters"])
+
+    def submitting(client: int) -> dict:
+        """Client ``client`` sends a draft of each of its households in turn (each with its own session)."""
+        own = households[client::clients]
+        steps = []
+        for round_ in range(max(len(citizen["drafts"]) for citizen, _c, _t in own)):
+            for citizen, cookie, token in own:
+                if round_ < len(citizen["drafts"]):
+                    steps.append({"method": "POST", "path": citizen["drafts"][round_], "expect": [302, 303],
+                                  "cookie": cookie,
+                                  "body": urllib.parse.urlencode({"submit": "submit", "csrf_token": token})})
+        return {"steps": steps}
     staff_cookie = cookie_header(login_staff(port, prepared["totp_secret"]))
 
     def each(steps_of, people=None) -> list[dict]:
@@ -515,10 +564,7 @@ def scenarios_for(port: int, prepared: dict, clients: int) -> dict[str, list[dic
         "Accueil": each(lambda c, t: [{"path": "/accueil"}]),
         "Mes Demandes": each(lambda c, t: [{"path": "/demandes"}]),
         "Mes comptes": each(lambda c, t: [{"path": "/comptes"}]),
-        "Envoi d'une demande": each(lambda c, t: [
-            {"method": "POST", "path": path, "expect": [302, 303],
-             "body": urllib.parse.urlencode({"submit": "submit", "csrf_token": t})} for path in c["drafts"]],
-            submitters),
+        "Envoi d'une demande": [submitting(client) for client in range(clients)],
         "Ajout au panier": each(lambda c, t: [
             {"method": "POST", "path": "/panier/ajouter", "expect": [302, 303],
              "body": urllib.parse.urlencode({"regie": c["invoice"][0], "number": c["invoice"][1],
@@ -565,7 +611,8 @@ FILL_ROUNDS = 3
 def run_size(households: int, args) -> dict:
     generation = ensure_database(households, args.regenerate)
     base = data_dir(households)
-    drafts = max(50, int(args.duration * 6))
+    # per client, more than it can send (a draft is sent once): up to 160 requests per second in all
+    drafts = max(80, int((args.duration + WARMUP) * 160 / args.clients))
     log("preparing citizens, agent and drafts ...")
     prepared = prepare(households, args.clients, drafts)
     zeo = start_zeo(households)
