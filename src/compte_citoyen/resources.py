@@ -19,7 +19,6 @@ class Folder(Persistent):
 
     __parent__ = None
     __name__ = None
-    wide_items = True  # items in large leaves (False: a folder that keeps the standard ones, see DraftFolder)
 
     def __init__(self) -> None:
         self.data = WideOOBTree()  # large leaves: concurrent additions seldom split the leaf they share
@@ -212,8 +211,7 @@ def use_wide_trees(portal: Portal, registry) -> None:
     for folder in list(portal.data.values()):
         if not isinstance(folder, Folder):
             continue
-        if folder.wide_items:
-            folder.data = widen(folder.data, batch)
+        folder.data = widen(folder.data, batch)
         convert = getattr(folder, "use_wide_trees", None)
         if convert is not None:
             convert(batch)

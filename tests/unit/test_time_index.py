@@ -289,9 +289,8 @@ def test_evolve_step_widens_the_trees_of_an_older_database():
         with db.transaction() as conn:
             portal = conn.root()[ROOT_KEY]
             journal, drafts, outbox = portal["journal"], portal[DRAFTS], portal["outbox"]
-            for name in (SUBMISSIONS, "outbox", "journal"):
+            for name in (SUBMISSIONS, "outbox", "journal", DRAFTS):
                 assert type(portal[name].data) is WideOOBTree
-            assert type(drafts.data) is OOBTree  # the drafts keep standard leaves (DraftFolder.wide_items)
             assert {name: list(folder.items()) for name, folder in portal.items()} == before
             assert type(journal.entries) is WideLOBTree and list(journal.entries.items()) == entries
             assert type(journal.by_target) is WideOOBTree and list(journal.by_target.keys()) == targets

@@ -50,14 +50,6 @@ def keep_listed_queue_scopes(portal, registry) -> None:
     portal[SUBMISSIONS].keep_listed_scopes()
 
 
-def use_small_draft_leaves(portal, registry) -> None:
-    """Keep the drafts in a tree with standard leaves (``DraftFolder``): sending a request rewrites less."""
-    from ..indexes import Batch
-    create_folders(portal, registry)
-    drafts = portal[DRAFTS]
-    drafts.use_small_leaves(Batch(drafts))
-
-
 def _build_registry(config) -> None:
     """Build the procedure registry at start-up: a duplicate code or a broken descriptor stops the start."""
     from .registry import get_registry
@@ -70,6 +62,5 @@ def includeme(config):
     config.add_evolve_step("core:0075-large-index-buckets", use_large_index_buckets)
     config.add_evolve_step("core:0078-drop-old-request-indexes", drop_old_request_indexes)
     config.add_evolve_step("core:0079-queue-listed-scopes", keep_listed_queue_scopes)
-    config.add_evolve_step("core:0084-draft-leaves", use_small_draft_leaves)
     config.add_translation_dirs("compte_citoyen.procedures:locale/")
     config.action("compte_citoyen.procedures.registry", _build_registry, args=(config,), order=10)

@@ -33,8 +33,8 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
 from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, copy_in_chunks,
-                       every_part, merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, owner_set, read_count,
-                       shard_part, NumberTree, parted, ShardedCounts, sharded_counts, ShardedSet, sharded, widen,
+                       every_part, merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, owner_set, read_count, shard_part,
+                       NumberTree, parted, ShardedCounts, sharded_counts, ShardedSet, sharded, widen,
                        writer_shard)
 from ..resources import Folder
 from ..security import utcnow
@@ -659,31 +659,15 @@ class Draft(Persistent):
 class DraftFolder(Folder):
     """Drafts by random id; an index per owner and an expiry index for purging.
 
-    The drafts are in an ``OOBTree`` with the standard 30-key leaves, not the large leaves of other folders:
-    sending a request removes its draft, and the random ids spread the drafts of every process over every leaf,
-    so each request sent rewrote a leaf of up to 250 drafts that the other processes then reloaded whole. A
-    removal never splits a leaf; concurrent additions rarely meet in one leaf among many (evolve step
-    ``core:0084-draft-leaves`` copies the drafts of an older folder).
-
     Every page of a form moves its draft's key in ``expiry`` to the end (a new expiry), and sending removes it:
     in one set, the last leaf was shared by every form being filled in the city. ``expiry`` is a ``ShardedSet``
     (each process adds to its own part; evolve step ``core:0082-draft-expiry-shards`` for older folders).
     """
 
-    wide_items = False
-
     def __init__(self):
         super().__init__()
-        self.data = OOBTree()         # draft id -> Draft (standard leaves, see above)
         self.by_owner = OOBTree()     # owner -> OOTreeSet(draft ids)
         self.expiry = ShardedSet()    # (expires, draft id)
-
-    def use_small_leaves(self, batch: Batch | None = None) -> bool:
-        """Copy the drafts of an older folder (a ``WideOOBTree``) into an ``OOBTree``; False when already one."""
-        if type(self.data) is OOBTree:
-            return False
-        self.data = copy_in_chunks(OOBTree(), self.data.items(), batch)
-        return True
 
     def use_writer_shards(self) -> None:
         """The expiry index of an older folder as a ``ShardedSet`` keeping its keys (``resources.use_writer_shards``)."""
