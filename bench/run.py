@@ -312,7 +312,9 @@ def submitting_households(portal, count: int, excluded: set) -> list[tuple]:
     rng = random.Random()
     accounts = portal["accounts"]
     found: dict = {}
-    while len(found) < count:
+    for _attempt in range(count * 50):
+        if len(found) >= count:
+            break
         start = rng.choice(string.ascii_lowercase) + rng.choice(string.ascii_lowercase)
         for account in accounts.values(min=start):
             if len(found) >= count or account.key[:2] != start:
@@ -321,6 +323,8 @@ def submitting_households(portal, count: int, excluded: set) -> list[tuple]:
                 found[account.key] = (account, portal["households"][account.household_id])
                 if rng.random() < 0.5:
                     break  # take them from many places
+    if len(found) < count:
+        raise RuntimeError(f"not enough validated households to send requests ({len(found)} of {count})")
     return list(found.values())
 
 
