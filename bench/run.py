@@ -553,9 +553,8 @@ def scenarios_for(port: int, prepared: dict, clients: int) -> dict[str, list[dic
         return {"steps": steps}
     staff_cookie = cookie_header(login_staff(port, prepared["totp_secret"]))
 
-    def each(steps_of, people=None) -> list[dict]:
-        return [{"cookie": cookie, "steps": steps_of(citizen, token)}
-                for citizen, cookie, token in (people or citizens)]
+    def each(steps_of) -> list[dict]:
+        return [{"cookie": cookie, "steps": steps_of(citizen, token)} for citizen, cookie, token in citizens]
 
     anonymous = []
     for code in prepared["spare"][:clients]:

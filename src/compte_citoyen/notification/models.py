@@ -17,8 +17,7 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
 from ..indexes import (Batch, change_count, convert_time_index, convert_time_indexes, OLD_LEAF_SIZE, owner_set,
-                       read_count, EventKeyTree, IdTree, NumberTree, parted, ShardedSet, sharded, TimeIndex, widen,
-                       WideOOBTree)
+                       read_count, EventKeyTree, IdTree, NumberTree, parted, ShardedSet, sharded, widen, WideOOBTree)
 from ..resources import Folder
 from ..security import utcnow
 

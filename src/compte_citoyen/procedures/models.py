@@ -33,8 +33,8 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
 from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, copy_in_chunks,
-                       every_part, merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, owner_set, read_count, shard_part,
-                       NumberTree, parted, ShardedCounts, sharded_counts, ShardedSet, sharded, widen,
+                       every_part, merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, owner_set, read_count,
+                       shard_part, NumberTree, parted, ShardedCounts, sharded_counts, ShardedSet, sharded, widen,
                        writer_shard)
 from ..resources import Folder
 from ..security import utcnow

@@ -74,9 +74,10 @@ class Procedure:
 
     ``steps`` are the pages of the guided form: ``(title, factory)`` where ``factory(request)`` returns a flat
     colander mapping schema, a new one at each call (the wizard adds nodes to it and binds it in place, see
-    ``forms.bind_fresh``: no node may be shared between calls). The schema is bound with ``request``, ``portal``, ``household``, ``account``,
-    ``member`` (the household member chosen on the first page), ``procedure`` and ``today``, so deferred
-    defaults pre-fill it from the account (see ``compte_citoyen.procedures.schemas``).
+    ``forms.bind_fresh``: no node may be shared between calls). The schema is bound with ``request``,
+    ``portal``, ``household``, ``account``, ``member`` (the household member chosen on the first page),
+    ``procedure`` and ``today``, so deferred defaults pre-fill it from the account (see
+    ``compte_citoyen.procedures.schemas``).
 
     ``requester(answers) -> {"name": ..., "email": ...}`` tells who filed an anonymous request (by default
     the ``email``, ``family_name`` and ``first_names`` answers). ``on_submitted(request, submission)`` and

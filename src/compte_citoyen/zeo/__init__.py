@@ -114,8 +114,6 @@ class BatchingClientStorage(ClientStorage):
     def checkCurrentSerialInTransaction(self, oid, serial, transaction):  # noqa: N802 - storage API
         # the read checks (BTrees ask one for each parent of a bucket they change) join the records sent at the vote
         tbuf = self._check_trans(transaction, "checkCurrentSerialInTransaction")
-        if getattr(tbuf, _DIRECT, False):
-            return super().checkCurrentSerialInTransaction(oid, serial, transaction)
         self._pending(tbuf).append(("checkCurrentSerialInTransaction", (oid, serial, id(transaction))))
 
     def deleteObject(self, oid, serial, txn):  # noqa: N802 - storage API
