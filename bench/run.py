@@ -220,7 +220,7 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
     from compte_citoyen.operations.formfill import fill_procedure
     from compte_citoyen.procedures.models import Draft
     from compte_citoyen.procedures.registry import get_registry
-    from compte_citoyen.procedures.views import pages_of
+    from compte_citoyen.procedures.views import DRAFT_LIFETIME, pages_of
 
     base = data_dir(households)
     env = load_env(str(base / "generate.ini"))
@@ -253,7 +253,8 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
             totp_secret = staff.totp_secret
             folder = portal["procedure_drafts"]
             prepared = []
-            expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)
+            # as a form just filled in (each page sets the draft's expiry a day ahead: ``views.DRAFT_LIFETIME``)
+            expires = datetime.datetime.now(datetime.timezone.utc) + DRAFT_LIFETIME
             request = env.request
             # the submitters are other households than the readers: a household's drafts are listed on its
             # "Mes Demandes" page, and hundreds of prepared drafts would distort that page's figures

@@ -6,6 +6,7 @@ import pluggy
 import pytest
 from pyramid.exceptions import ConfigurationError
 
+from compte_citoyen.procedures.workflow import purge_drafts
 from compte_citoyen.testing import (
     create_child, create_citizen, file_request, form_page, login_citizen, pdf_text,
 )
@@ -151,12 +152,14 @@ def test_bulky_item_pickup_journey(testapp, logged_in, portal_tx):
     response = form_page(response).submit("next").follow()
     html = main_text(response)
     assert "Étape 4 sur 4" in html and "1 armoire normande" in html and "Gros électroménager" in html
+    review_url = response.request.url
     response = form_page(response).submit("submit")
     assert response.status_int == 302
     number = response.location.rsplit("/", 1)[1]
     assert NUMBER_RE.match(number)
     html = main_text(response.follow())
     assert number in html and "Reçue" in html and "étape 1 sur 4" in html
+    testapp.get(review_url, status=404)  # the draft of a request sent can no longer be opened
 
     pickup = datetime.date.fromisoformat(first_date)
     with portal_tx() as portal:
@@ -174,7 +177,11 @@ def test_bulky_item_pickup_journey(testapp, logged_in, portal_tx):
         assert reminder.send_after.astimezone(
             __import__("zoneinfo").ZoneInfo("Europe/Paris")).date() == pickup - datetime.timedelta(days=1)
         assert paris.tzinfo is not None
-        assert len(portal["procedure_drafts"]) == 0  # the draft is gone once filed
+        folder = portal["procedure_drafts"]
+        draft = next(iter(folder.values()))
+        assert not folder.is_open(draft) and not list(folder.for_owner(draft.owner))  # nor listed once filed
+        # out of the folder at its expiry, a day after its last page at most
+        assert purge_drafts(portal, draft.expires + datetime.timedelta(seconds=1)) == 1 and len(folder) == 0
         assert [e.action for e in portal["journal"].for_target(number)] == ["request.submit"]
 
 
@@ -353,7 +360,6 @@ def test_demo_requests(registry, portal_tx):
 
 
 def test_expired_drafts_are_purged(testapp, logged_in, portal_tx, tmp_path, settings):
-    from compte_citoyen.procedures.workflow import purge_drafts
     response = testapp.get("/services/voirie/encombrants")
     form = form_page(response)
     form["pickup_date"] = form.fields["pickup_date"][0].options[0][0]

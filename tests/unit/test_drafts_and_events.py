@@ -173,3 +173,39 @@ def make_message(i: int, event_key: str, request_number: str | None) -> Message:
     return Message(id=f"m{i:03d}", event_key=event_key, kind="acknowledgement", channel="email", subject="Accusé",
                    text="Reçu", email="a@example.org", household_id="h1", request_number=request_number,
                    created=NOW + datetime.timedelta(minutes=i))
+
+
+def test_a_draft_sent_leaves_its_owner_at_once_and_the_folder_at_its_expiry():
+    """Sending a request writes neither the folder's leaf of drafts nor its counter: the draft leaves its owner's
+    set (it can no longer be opened nor listed) and ``purge`` removes it at its expiry, brought forward for a draft
+    kept longer (a saved one)."""
+    db = DB(MappingStorage())
+    day = datetime.timedelta(days=1)
+    try:
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY] = Portal()
+            folder = conn.root()[ROOT_KEY].ensure_folder(DRAFTS, DraftFolder)
+            folder.add_draft(make_draft(1, NOW + datetime.timedelta(hours=3)))
+            saved = folder.add_draft(make_draft(4, NOW + 60 * day))  # same owner as d0001
+            saved.saved = True
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][DRAFTS]
+            sent = folder["d0001"]
+            assert folder.is_open(sent)
+            folder.close_draft(sent, NOW, day)
+            written = {type(obj).__name__ for obj in conn._registered_objects}
+            assert written == {"OOTreeSet"}  # the owner's set only: no leaf of the folder, no counter, no draft
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][DRAFTS]
+            assert not folder.is_open(folder["d0001"]) and folder.is_open(folder["d0004"])
+            assert [d.id for d in folder.for_owner("household:h1")] == ["d0004"]
+            folder.close_draft(folder["d0004"], NOW, day)
+            assert folder["d0004"].expires == NOW + day  # brought forward from 60 days
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][DRAFTS]
+            assert not list(folder.for_owner("household:h1")) and len(folder) == 2
+            assert folder.purge(NOW + datetime.timedelta(hours=4)) == 1 and list(folder.keys()) == ["d0004"]
+            assert folder.purge(NOW + day + datetime.timedelta(seconds=1)) == 1 and len(folder) == 0
+            assert folder.purge(NOW + 61 * day) == 0 and not list(folder.expiry.keys())  # the older key dropped
+    finally:
+        db.close()

@@ -657,7 +657,8 @@ class Draft(Persistent):
 
 
 class DraftFolder(Folder):
-    """Drafts by random id; an index per owner and an expiry index for purging.
+    """Drafts by random id; an index per owner and an expiry index for purging. A draft whose request is sent
+    leaves its owner's set at once and the folder when ``purge`` reaches its expiry (``close_draft``).
 
     Every page of a form moves its draft's key in ``expiry`` to the end (a new expiry), and sending removes it:
     in one set, the last leaf was shared by every form being filled in the city. ``expiry`` is a ``ShardedSet``
@@ -698,6 +699,25 @@ class DraftFolder(Folder):
         if bucket is not None:
             bucket.discard(draft.id)
         self.remove(draft.id)
+
+    def close_draft(self, draft: Draft, now: datetime.datetime, keep: datetime.timedelta) -> None:
+        """The draft of a request just sent: out of its owner's set at once, so that it can no longer be opened
+        (``is_open``) nor listed; ``purge`` removes it from the folder at its expiry, at most ``keep`` from ``now``
+        (a draft kept longer, a saved one, has its expiry brought forward).
+
+        Removing it from the folder here rewrote the folder's leaf of up to 250 drafts (the largest record a
+        request wrote), which every other process then reloaded to read any draft of that leaf."""
+        bucket = self.by_owner.get(draft.owner)
+        if bucket is not None:
+            bucket.discard(draft.id)
+        if draft.expires > now + keep:
+            draft.expires = now + keep
+            self.expiry.add((draft.expires, draft.id))  # the older key is dropped by ``purge``
+
+    def is_open(self, draft: Draft) -> bool:
+        """Whether ``draft`` may be opened: a draft sent is no longer in its owner's set (``close_draft``)."""
+        bucket = self.by_owner.get(draft.owner)
+        return bucket is not None and draft.id in bucket
 
     def for_owner(self, owner: str) -> Iterator[Draft]:
         for draft_id in self.by_owner.get(owner) or ():

@@ -493,7 +493,7 @@ class Wizard:
         submission, token = file_submission(
             self.request, self.portal, self.procedure, answers=answers, summary=summary, documents=documents,
             household=self.household, account=self.account, member=self.member(), client_addr=address)
-        drafts(self.portal).remove_draft(self.draft)
+        drafts(self.portal).close_draft(self.draft, now, DRAFT_LIFETIME)
         if self.citizen:
             self.request.session.flash(self.t(_(
                 "Your request is sent under the number ${number}. An acknowledgement of receipt is sent to you "
@@ -565,8 +565,9 @@ def procedure_view(request):
 
 
 def _draft_or_404(request) -> Draft:
-    draft = drafts(request.app_root).get(request.matchdict["draft_id"])
-    if draft is None or draft.expires < utcnow():
+    folder = drafts(request.app_root)
+    draft = folder.get(request.matchdict["draft_id"])
+    if draft is None or draft.expires < utcnow() or not folder.is_open(draft):
         raise HTTPNotFound()
     _account, household = current_citizen(request)
     owner = household_owner(household) if household is not None else anonymous_owner(request)
