@@ -59,11 +59,11 @@ def revert_text(inverted: str) -> str:
 # --- counters -----------------------------------------------------------------------------------------
 
 def change_count(counts, key, delta: int) -> None:
-    """Add ``delta`` to the counter ``key`` of ``counts``: a ``ShardedCounts``, or a mapping of ``ShardedLength``
-    (created on first use)."""
+    """Add ``delta`` to the counter ``key`` of ``counts``: a ``ShardedCounts`` or ``SharedCounts``, or a mapping
+    of ``ShardedLength`` (created on first use)."""
     if not delta:
         return
-    if isinstance(counts, ShardedCounts):
+    if isinstance(counts, (ShardedCounts, SharedCounts)):
         counts.change(key, delta)
         return
     counter = counts.get(key)
@@ -84,7 +84,7 @@ def track_entry(index, counts, entry, count_key, delta: int) -> None:
 
 
 def read_count(counts, key) -> int:
-    if isinstance(counts, ShardedCounts):
+    if isinstance(counts, (ShardedCounts, SharedCounts)):
         return counts.count(key)
     counter = counts.get(key) if counts is not None else None
     return counter() if counter is not None else 0
@@ -492,17 +492,92 @@ class ShardedCounts(Persistent):
         return sorted(found)
 
 
+class SharedCounter(Persistent):
+    """A counter kept in the portal's ``ShardedCounts`` (``Portal.counts``) under ``key``: each process changes
+    one ``CountBank`` for every such counter, one record however many counters a request changes (filing a
+    request changed five ``Length`` records: the item counts of the requests, the messages and the journal, the
+    messages queued and the request's queue scopes). ``legacy``: the counter of before (a ``Length`` or
+    ``ShardedLength``), kept as it is and added. Same API as ``Length``. Stored by its dotted name: never rename
+    or move it."""
+
+    def __init__(self, shared: ShardedCounts, key, legacy=None):
+        self.shared = shared
+        self.key = key
+        self.legacy = legacy
+
+    def change(self, delta: int) -> None:
+        self.shared.change(self.key, delta)
+
+    def __call__(self) -> int:
+        return (self.legacy() if self.legacy is not None else 0) + self.shared.count(self.key)
+
+    def set(self, value: int) -> None:
+        """Make the value ``value`` (this process's bank takes the difference)."""
+        self.change(value - self())
+
+
+class SharedCounts(Persistent):
+    """Counters by key (``ShardedCounts`` API: ``change``, ``count``, ``keys``) kept in the portal's
+    ``ShardedCounts`` under ``(prefix, key)``, as ``SharedCounter``; ``legacy`` holds the counters of before (a
+    ``ShardedCounts`` or a mapping of ``Length``), kept as they are and added. Stored by its dotted name: never
+    rename or move it."""
+
+    def __init__(self, shared: ShardedCounts, prefix: str, legacy=None):
+        self.shared = shared
+        self.prefix = prefix
+        self.legacy = legacy
+
+    def change(self, key, delta: int) -> None:
+        self.shared.change((self.prefix, key), delta)
+
+    def count(self, key) -> int:
+        before = read_count(self.legacy, key) if self.legacy is not None else 0
+        return before + self.shared.count((self.prefix, key))
+
+    def keys(self, min=None, max=None) -> list:  # noqa: A002 - BTree vocabulary
+        found = set(self.legacy.keys(min, max)) if self.legacy is not None else set()
+        # (prefix,) sorts before every (prefix, key), (prefix + "\0",) after them
+        low = (self.prefix,) if min is None else (self.prefix, min)
+        high = (self.prefix + "\0",) if max is None else (self.prefix, max)
+        found.update(key[1] for key in self.shared.keys(low, high) if len(key) == 2)
+        return sorted(found)
+
+
+def share_counters(folder, shared: ShardedCounts, name: str) -> int:
+    """Keep the counters of ``folder`` (its item count ``_num`` and its counters by scope, state or régie) in
+    ``shared`` (``Portal.counts``) under keys of ``name``, the counters of before kept inside as they are (nothing
+    is recounted); return how many were converted (none when they are already)."""
+    done = 0
+    if getattr(folder, "_num", None) is not None and not isinstance(folder._num, SharedCounter):
+        folder._num = SharedCounter(shared, ("items", name), legacy=_kept(folder._num))
+        done += 1
+    for attribute in ("queue_counts", "state_counts", "in_progress_counts"):
+        counts = getattr(folder, attribute, None)
+        if counts is not None and not isinstance(counts, SharedCounts):
+            setattr(folder, attribute, SharedCounts(shared, f"{name}.{attribute}", legacy=_kept(counts)))
+            done += 1
+    return done
+
+
+def _kept(counters):
+    """``counters`` (a ``ShardedLength``, ``ShardedCounts`` or mapping), or None for one that never counted
+    anything (a folder just created)."""
+    if isinstance(counters, (ShardedLength, ShardedCounts)):
+        return counters if counters.legacy is not None or counters.shards else None
+    return counters if not isinstance(counters, OOBTree) or counters else None
+
+
 def sharded_counts(counts):
     """``counts`` (an ``OOBTree`` of counters) kept as the ``legacy`` part of a ``ShardedCounts``; None, or a
     ``ShardedCounts``, stays as it is."""
-    if counts is None or isinstance(counts, ShardedCounts):
+    if counts is None or isinstance(counts, (ShardedCounts, SharedCounts)):
         return counts
     return ShardedCounts(legacy=counts)
 
 
 def sharded_length(counter):
     """``counter`` (a ``Length``) as a ``ShardedLength`` keeping it as its ``legacy`` part; None stays None."""
-    if counter is None or isinstance(counter, ShardedLength):
+    if counter is None or isinstance(counter, (ShardedLength, SharedCounter)):
         return counter
     return ShardedLength(legacy=counter)
 
@@ -510,7 +585,7 @@ def sharded_length(counter):
 def shard_counters(counts) -> int:
     """Make every ``Length`` value of the mapping ``counts`` a ``ShardedLength``; return how many (none for a
     ``ShardedCounts``, whose counters are sharded already)."""
-    if isinstance(counts, ShardedCounts):
+    if isinstance(counts, (ShardedCounts, SharedCounts)):
         return 0
     done = 0
     for key in list(counts.keys()):

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
-from .indexes import ShardedLength, WideOOBTree
+from .indexes import share_counters, ShardedCounts, SharedCounter, ShardedLength, WideOOBTree
 
 
 class Folder(Persistent):
@@ -78,11 +78,24 @@ class Portal(Folder):
         from .security import ROOT_ACL
         return ROOT_ACL
 
+    #: every counter of the folders (item counts, counts by scope or state): one ``CountBank`` per process
+    #: (``indexes.share_counters``); created by ``__init__`` or the evolve step core:0084-shared-counters
+    counts = None
+
     def __init__(self) -> None:
         super().__init__()
         self.evolved = OOBTree()  # evolve step name -> datetime applied
         self.counters = OOBTree()  # legacy (BTrees.Length); see create_sequences
         self.sequences = OOBTree()  # name -> Sequence
+        self.counts = ShardedCounts()
+        share_counters(self, self.counts, "")
+
+    def add(self, name: str, obj: Any) -> Any:
+        """Add a folder (or any item); a folder keeps its counters in ``counts``."""
+        super().add(name, obj)
+        if self.counts is not None and isinstance(obj, Folder):
+            share_counters(obj, self.counts, name)
+        return obj
 
     def ensure_folder(self, name: str, factory=Folder) -> Folder:
         """Return the folder ``name``, creating it with ``factory`` when it is missing."""
@@ -227,8 +240,9 @@ def use_writer_shards(portal: Portal, registry) -> None:
     for folder in [portal] + list(portal.data.values()):
         if not isinstance(folder, Folder):
             continue
-        if getattr(folder, "_num", None) is not None and not isinstance(folder._num, ShardedLength):
-            folder._num = sharded_length(folder._num)
+        counter = getattr(folder, "_num", None)
+        if counter is not None and not isinstance(counter, (ShardedLength, SharedCounter)):
+            folder._num = sharded_length(counter)
         for name in ("queue_counts", "state_counts", "in_progress_counts"):
             counts = getattr(folder, name, None)
             if counts is not None:
@@ -236,6 +250,18 @@ def use_writer_shards(portal: Portal, registry) -> None:
         convert = getattr(folder, "use_writer_shards", None)
         if convert is not None:
             convert()
+
+
+def use_shared_counts(portal: Portal, registry) -> None:
+    """Keep every counter of the portal's folders in one ``CountBank`` per process (evolve step
+    ``core:0084-shared-counters``, see ``indexes.SharedCounter``): the counters of before stay inside the new
+    ones as they are, so nothing is recounted and the step is quick at any size."""
+    if portal.counts is None:
+        portal.counts = ShardedCounts()
+    share_counters(portal, portal.counts, "")
+    for name, folder in list(portal.data.items()):
+        if isinstance(folder, Folder):
+            share_counters(folder, portal.counts, name)
 
 
 def use_parted_trees(portal: Portal, registry) -> None:

@@ -209,3 +209,22 @@ def test_a_draft_sent_leaves_its_owner_at_once_and_the_folder_at_its_expiry():
             assert folder.purge(NOW + 61 * day) == 0 and not list(folder.expiry.keys())  # the older key dropped
     finally:
         db.close()
+
+
+def test_the_time_zone_pickles_to_the_same_bytes_without_asking_copyreg_each_time():
+    """``compte_citoyen.database`` registers a reduction of ``datetime.timezone`` (records holding dates pickle it
+    once each): the bytes are those of the default reduction, and loading gives the same zone."""
+    import copyreg
+    import pickle
+
+    import compte_citoyen.database  # noqa: F401 - registers the reduction
+    zone = datetime.timezone(datetime.timedelta(hours=2), "CEST")
+    registered = copyreg.dispatch_table.pop(datetime.timezone)
+    try:
+        default = [pickle.dumps(value, 3) for value in (NOW, zone, datetime.timezone.utc)]
+    finally:
+        copyreg.dispatch_table[datetime.timezone] = registered
+    with mock.patch("copyreg._slotnames", side_effect=AssertionError("asked")):
+        assert [pickle.dumps(value, 3) for value in (NOW, zone, datetime.timezone.utc)] == default
+    assert pickle.loads(default[0]) == NOW and pickle.loads(default[0]).tzinfo is datetime.timezone.utc
+    assert pickle.loads(default[1]) == zone and pickle.loads(default[1]).tzname(None) == "CEST"

@@ -8,7 +8,7 @@ from ZODB import DB
 from ZODB.MappingStorage import MappingStorage
 
 from compte_citoyen.database import ROOT_KEY
-from compte_citoyen.indexes import ShardedSet, TimeIndex
+from compte_citoyen.indexes import ShardedLength, ShardedSet, TimeIndex
 from compte_citoyen.notification import use_large_outbox_buckets
 from compte_citoyen.notification.models import Message, Outbox
 from compte_citoyen.procedures import use_large_index_buckets
@@ -69,6 +69,7 @@ def make_message(i: int, created: datetime.datetime | None = None) -> Message:
 
 def _make_old_portal(conn, requests: int, messages: int) -> Portal:
     portal = conn.root()[ROOT_KEY] = Portal()
+    portal.counts, portal._num = None, ShardedLength()  # as before core:0084-shared-counters
     folder = portal.ensure_folder(SUBMISSIONS, SubmissionFolder)
     folder.queue = OOTreeSet()
     folder.queue_counts = OOBTree()  # a Length per scope, as before ``ShardedCounts``
@@ -696,6 +697,59 @@ def test_one_record_per_process_for_all_its_queue_counters(tmp_path):
             assert counts.count(("t", 1)) == before[1] + 5 + 2 and counts.count(("t", 9)) == 1
             assert counts.count(("nothing",)) == 0
             assert isinstance(counts.legacy[("t", 1)], ShardedLength)
+    finally:
+        db.close()
+
+
+def test_every_counter_of_a_process_in_one_bank_of_the_portal():
+    """The item counts of the folders and their counters by scope or state live in ``Portal.counts``: a request
+    filed with its acknowledgement changes one ``CountBank`` of its process, and no ``Length``. The evolve step
+    ``core:0084-shared-counters`` keeps the counters of an older database inside the new ones (nothing recounted),
+    and a folder added later shares them at once."""
+    from BTrees.Length import Length
+
+    from compte_citoyen.indexes import CountBank, SharedCounter, SharedCounts
+    from compte_citoyen.resources import Folder, use_parted_trees, use_shared_counts, use_writer_shards
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = make_old_portal(conn, requests=40, messages=10)
+            before = {step: portal[SUBMISSIONS].queue_count(step=step) for step in (None, 1, 2, 3, 4)}
+            counts = (len(portal[SUBMISSIONS]), len(portal["outbox"]), portal["outbox"].count("queued"))
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY]
+            for step in (use_writer_shards, use_parted_trees, use_shared_counts):
+                step(portal, None)
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY]
+            folder, outbox = portal[SUBMISSIONS], portal["outbox"]
+            assert type(folder._num) is SharedCounter and folder._num.shared is portal.counts
+            assert type(folder.queue_counts) is SharedCounts and type(outbox.state_counts) is SharedCounts
+            assert (len(folder), len(outbox), outbox.count("queued")) == counts
+            assert {step: folder.queue_count(step=step) for step in before} == before
+            assert use_shared_counts(portal, None) is None and folder.queue_counts.legacy is not None  # once
+        for i in (40, 41):  # the first creates the process's bank and parts, the second writes them
+            with db.transaction() as conn:
+                portal = conn.root()[ROOT_KEY]
+                folder, outbox = portal[SUBMISSIONS], portal["outbox"]
+                with mock.patch("compte_citoyen.indexes.writer_shard", return_value=2):
+                    folder.add_submission(make_submission(i))
+                    message = make_message(i)
+                    outbox.add(message.id, message)
+                    outbox.index(message)
+                written = [type(obj).__name__ for obj in conn._registered_objects]  # changed, not new
+        assert written.count("CountBank") == 1 and "Length" not in written
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY]
+            folder, outbox = portal[SUBMISSIONS], portal["outbox"]
+            assert (len(folder), len(outbox), outbox.count("queued")) == (counts[0] + 2, counts[1] + 2,
+                                                                           counts[2] + 2)
+            assert folder.queue_count() == before[None] + 2
+            assert folder.queue_counts.keys(min=("t",), max=("t\x00",)) == [("t", step) for step in (1, 2, 3, 4)]
+            assert list(portal.counts.shards.keys()) == [2] and type(portal.counts.shards[2]) is CountBank
+            later = portal.ensure_folder("later", Folder)
+            later.add("x", Length())
+            assert type(later._num) is SharedCounter and later._num.legacy is None and len(later) == 1
     finally:
         db.close()
 

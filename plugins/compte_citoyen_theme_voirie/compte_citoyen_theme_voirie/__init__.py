@@ -13,6 +13,7 @@ le JJ/MM/AAAA" is scheduled for the day before the pick-up (cancelled if the req
 from __future__ import annotations
 
 import datetime
+import functools
 
 import colander
 from pyramid.settings import aslist
@@ -67,7 +68,10 @@ def pickup_dates(settings, today: datetime.date | None = None) -> list[datetime.
     return dates
 
 
+@functools.lru_cache(maxsize=512)
 def french_date(day: datetime.date) -> str:
+    """The day as « Jeudi 3 décembre 2026 » (kept per day: every page of the form and the request sent offer the
+    same dates)."""
     from babel.dates import format_date
     text = format_date(day, format="EEEE d MMMM y", locale="fr_FR")
     return text[:1].upper() + text[1:]

@@ -56,7 +56,8 @@ def evolve(portal, registry, dry_run: bool = False) -> list[str]:
 
 
 def includeme(config):
-    from ..resources import create_sequences, use_parted_trees, use_wide_trees, use_writer_shards
+    from ..resources import (create_sequences, use_parted_trees, use_shared_counts, use_wide_trees,
+                             use_writer_shards)
     config.add_directive("add_evolve_step", add_evolve_step)
     config.add_evolve_step("core:0005-sequences", create_sequences)
     config.add_evolve_step("core:0077-wide-trees", use_wide_trees)
@@ -65,3 +66,4 @@ def includeme(config):
     # of it checks what is already converted
     config.add_evolve_step("core:0082-draft-expiry-shards", use_writer_shards)
     config.add_evolve_step("core:0083-parted-trees", use_parted_trees)
+    config.add_evolve_step("core:0084-shared-counters", use_shared_counts)
