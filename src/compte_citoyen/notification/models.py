@@ -133,7 +133,8 @@ class Outbox(Folder):
 
     ``due`` holds ``(due_at, id)`` of queued messages in delivery order; ``by_state`` holds ``order_key``
     tuples (newest first) so the back office pages through them without reading every message;
-    ``state_counts`` holds a ``Length`` per state, changed with the state (``count`` walks no index).
+    ``state_counts`` holds a counter per state (``SharedCounts``, in the portal's counts), changed with the state
+    (``count`` walks no index).
     ``due`` and the sets of ``by_state`` are ``ShardedSet``: every message queued lands at their end (or start),
     so each process adds to its own set (evolve step ``core:0081-writer-shards`` for older outboxes).
     """

@@ -253,7 +253,7 @@ class SubmissionFolder(Folder):
 
     queue = None         # OOTreeSet((scope, -created microseconds, number)), see queue_scopes
     queue_by_shard = None  # OOBTree writer shard -> OOTreeSet of the same entries (see the module)
-    queue_counts = None  # ShardedCounts scope -> count (an OOBTree scope -> Length in older folders)
+    queue_counts = None  # scope -> count: SharedCounts (a ShardedCounts, or an OOBTree scope -> Length, before)
     # Indexes of the first releases, replaced by ``queue`` and no longer written (evolve step
     # core:0078-drop-old-request-indexes removes them): read only by ``search`` on a database not evolved yet.
     by_service = by_step = by_status = by_procedure = by_date = None
