@@ -750,6 +750,12 @@ class NumberTree(PartedTree):
 NUMBER_INSIDE = re.compile(r"(\d{4})-(\d{6})(?=\D|\Z)")
 
 
+def request_in_key(key: str) -> str | None:
+    """The request number that an event key names (``request-decision:2026-000123:4`` -> ``2026-000123``)."""
+    match = NUMBER_INSIDE.search(key) if isinstance(key, str) else None
+    return match.group(0) if match is not None else None
+
+
 class EventKeyTree(NumberTree):
     """A mapping keyed by event keys (``request-received:2026-000123``): a key that names a request is kept in
     the part of that request's block of numbers, the others in ``base``. The parts are not ranges of keys: reading

@@ -228,3 +228,35 @@ def test_the_time_zone_pickles_to_the_same_bytes_without_asking_copyreg_each_tim
         assert [pickle.dumps(value, 3) for value in (NOW, zone, datetime.timezone.utc)] == default
     assert pickle.loads(default[0]) == NOW and pickle.loads(default[0]).tzinfo is datetime.timezone.utc
     assert pickle.loads(default[1]) == zone and pickle.loads(default[1]).tzname(None) == "CEST"
+
+
+def test_the_event_key_of_a_message_about_its_request_is_found_among_that_request_messages():
+    """A message whose event key names the request it is about is found by that key among the request's messages,
+    without an entry in ``event_keys``; other keys, and the entries written before, are still found there."""
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            outbox = conn.root()["outbox"] = Outbox()
+            older = make_message(0, "request-received:2026-000001", "2026-000001")
+            outbox.add(older.id, older)
+            outbox.event_keys["request-received:2026-000001"] = older.id  # as indexed before
+        with db.transaction() as conn:
+            outbox = conn.root()["outbox"]
+            for i, (key, number) in enumerate([("request-received:2026-000501", "2026-000501"),
+                                               ("request-decision:2026-000501:3", "2026-000501"),
+                                               ("payment-receipt:p1", None),
+                                               ("request-received:2026-000502", "2026-000777")], start=1):
+                message = make_message(i, key, number)
+                outbox.add(message.id, message)
+                outbox.index(message)
+            assert sorted(outbox.event_keys.keys()) == [
+                "payment-receipt:p1", "request-received:2026-000001", "request-received:2026-000502"]
+            assert outbox.find_event("request-received:2026-000501").id == "m001"
+            assert outbox.find_event("request-decision:2026-000501:3").id == "m002"
+            assert outbox.find_event("request-decision:2026-000501:4") is None
+            assert outbox.find_event("payment-receipt:p1").id == "m003"
+            assert outbox.find_event("request-received:2026-000502").id == "m004"  # about another request
+            assert outbox.find_event("request-received:2026-000001").id == "m000"
+            assert outbox.find_event("request-received:2026-000999") is None
+    finally:
+        db.close()

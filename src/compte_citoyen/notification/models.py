@@ -17,7 +17,8 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
 from ..indexes import (Batch, change_count, convert_time_index, convert_time_indexes, OLD_LEAF_SIZE, owner_set,
-                       read_count, EventKeyTree, IdTree, NumberTree, parted, ShardedSet, sharded, widen, WideOOBTree)
+                       read_count, request_in_key, EventKeyTree, IdTree, NumberTree, parted, ShardedSet, sharded,
+                       widen, WideOOBTree)
 from ..resources import Folder
 from ..security import utcnow
 
@@ -226,10 +227,28 @@ class Outbox(Folder):
             owner_set(self.by_request, message.request_number).add((message.created, message.id))
         if self._bucket(self.by_state, message.state, ShardedSet).add(order_key(message.created, message.id)):
             self._count(message.state, 1)
-        self.event_keys[message.event_key] = message.id
+        if not self._found_by_request(message):
+            self.event_keys[message.event_key] = message.id
+
+    def _found_by_request(self, message: Message) -> bool:
+        """Whether ``find_event`` finds ``message`` among its request's messages: its event key names the request
+        it is about (``request-received:2026-000123``). Such a key is not written to ``event_keys``: a leaf of
+        keys less to rewrite for each message about a request. Every message about a request is queued in a
+        transaction that changes the request itself (filed, decided, asked for documents, or the message it
+        replaces), so two transactions queueing the same key conflict there and the second one finds the first's
+        message when it is replayed."""
+        return (bool(message.request_number) and self.by_request is not None
+                and request_in_key(message.event_key) == message.request_number)
 
     def find_event(self, event_key: str) -> Message | None:
-        """The message queued for ``event_key``, if any."""
+        """The message queued for ``event_key``, if any: among the messages of the request the key names (a few),
+        then in ``event_keys`` (the other keys, and those of the messages queued before)."""
+        number = request_in_key(event_key)
+        if number is not None and self.by_request is not None:
+            for _created, message_id in self.by_request.get(number) or ():
+                message = self.data.get(message_id)
+                if message is not None and message.event_key == event_key:
+                    return message
         found = self.event_keys.get(event_key)
         return self.data.get(found) if found is not None else None
 
