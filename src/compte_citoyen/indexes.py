@@ -543,6 +543,10 @@ class SharedCounts(Persistent):
         return sorted(found)
 
 
+#: the attributes under which folders keep their counters by key (by scope, state or régie)
+COUNTER_ATTRIBUTES = ("queue_counts", "state_counts", "in_progress_counts")
+
+
 def share_counters(folder, shared: ShardedCounts, name: str) -> int:
     """Keep the counters of ``folder`` (its item count ``_num`` and its counters by scope, state or régie) in
     ``shared`` (``Portal.counts``) under keys of ``name``, the counters of before kept inside as they are (nothing
@@ -551,7 +555,7 @@ def share_counters(folder, shared: ShardedCounts, name: str) -> int:
     if getattr(folder, "_num", None) is not None and not isinstance(folder._num, SharedCounter):
         folder._num = SharedCounter(shared, ("items", name), legacy=_kept(folder._num))
         done += 1
-    for attribute in ("queue_counts", "state_counts", "in_progress_counts"):
+    for attribute in COUNTER_ATTRIBUTES:
         counts = getattr(folder, attribute, None)
         if counts is not None and not isinstance(counts, SharedCounts):
             setattr(folder, attribute, SharedCounts(shared, f"{name}.{attribute}", legacy=_kept(counts)))

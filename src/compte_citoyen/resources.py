@@ -11,7 +11,8 @@ from typing import Any, Iterator
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 
-from .indexes import share_counters, ShardedCounts, SharedCounter, ShardedLength, WideOOBTree
+from .indexes import (COUNTER_ATTRIBUTES, share_counters, ShardedCounts, SharedCounter, ShardedLength,
+                      WideOOBTree)
 
 
 class Folder(Persistent):
@@ -243,7 +244,7 @@ def use_writer_shards(portal: Portal, registry) -> None:
         counter = getattr(folder, "_num", None)
         if counter is not None and not isinstance(counter, (ShardedLength, SharedCounter)):
             folder._num = sharded_length(counter)
-        for name in ("queue_counts", "state_counts", "in_progress_counts"):
+        for name in COUNTER_ATTRIBUTES:
             counts = getattr(folder, name, None)
             if counts is not None:
                 shard_counters(counts)

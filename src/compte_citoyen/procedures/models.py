@@ -660,8 +660,8 @@ class DraftFolder(Folder):
     """Drafts by random id; an index per owner and an expiry index for purging. A draft whose request is sent
     leaves its owner's set at once and the folder when ``purge`` reaches its expiry (``close_draft``).
 
-    Every page of a form moves its draft's key in ``expiry`` to the end (a new expiry), and sending removes it:
-    in one set, the last leaf was shared by every form being filled in the city. ``expiry`` is a ``ShardedSet``
+    Every page of a form moves its draft's key in ``expiry`` to the end (a new expiry): in one set, the last
+    leaf was shared by every form being filled in the city. ``expiry`` is a ``ShardedSet``
     (each process adds to its own part; evolve step ``core:0082-draft-expiry-shards`` for older folders).
     """
 
@@ -692,13 +692,17 @@ class DraftFolder(Folder):
         self.expiry.add((expires, draft.id))
 
     def remove_draft(self, draft: Draft) -> None:
-        """Remove a draft (sent, discarded or expired). Its key in ``expiry`` is left for ``purge``, which drops
-        the keys of drafts no longer there: the key is most often in the part of another process (the one that
-        served the draft's last page), whose leaf sending the request would otherwise rewrite."""
+        """Remove a draft (discarded or expired). Its key in ``expiry`` is left for ``purge``, which drops the keys
+        of drafts no longer there: the key is most often in the part of another process (the one that served the
+        draft's last page), whose leaf removing the draft would otherwise rewrite."""
+        self._disown(draft)
+        self.remove(draft.id)
+
+    def _disown(self, draft: Draft) -> None:
+        """Take ``draft`` out of its owner's set: it can no longer be opened nor listed."""
         bucket = self.by_owner.get(draft.owner)
         if bucket is not None:
             bucket.discard(draft.id)
-        self.remove(draft.id)
 
     def close_draft(self, draft: Draft, now: datetime.datetime, keep: datetime.timedelta) -> None:
         """The draft of a request just sent: out of its owner's set at once, so that it can no longer be opened
@@ -707,9 +711,7 @@ class DraftFolder(Folder):
 
         Removing it from the folder here rewrote the folder's leaf of up to 250 drafts (the largest record a
         request wrote), which every other process then reloaded to read any draft of that leaf."""
-        bucket = self.by_owner.get(draft.owner)
-        if bucket is not None:
-            bucket.discard(draft.id)
+        self._disown(draft)
         if draft.expires > now + keep:
             draft.expires = now + keep
             self.expiry.add((draft.expires, draft.id))  # the older key is dropped by ``purge``
