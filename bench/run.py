@@ -218,7 +218,7 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
     from compte_citoyen.cli import load_env
     from compte_citoyen.database import ROOT_KEY
     from compte_citoyen.operations.formfill import fill_procedure
-    from compte_citoyen.procedures.models import Draft
+    from compte_citoyen.procedures.models import Draft, new_draft_id
     from compte_citoyen.procedures.registry import get_registry
     from compte_citoyen.procedures.views import DRAFT_LIFETIME, pages_of
 
@@ -278,7 +278,7 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
                     else:
                         raise RuntimeError(f"no procedure could be filled for household {household.id}")
                     _answers, _summary, pstructs = filled
-                    draft = Draft(os.urandom(10).hex(), procedure.code, procedure.theme_code,
+                    draft = Draft(new_draft_id(), procedure.code, procedure.theme_code,
                                   f"household:{household.id}", household.id, expires)
                     pages = pages_of(procedure)
                     for index, pstruct in pstructs.items():

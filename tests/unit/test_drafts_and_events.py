@@ -211,6 +211,48 @@ def test_a_draft_sent_leaves_its_owner_at_once_and_the_folder_at_its_expiry():
         db.close()
 
 
+def test_drafts_go_to_the_part_of_the_process_that_creates_them():
+    """A draft's id begins with its process's writer shard: each process adds its drafts at the end of a part of
+    its own, in leaves of 30 (random ids in one tree of 250-key leaves made every form read a large leaf that
+    another process had just changed, or never loaded). The drafts of an older folder stay where they are."""
+    from BTrees.OOBTree import OOBTree
+
+    from compte_citoyen.indexes import IdTree, WideOOBTree
+    from compte_citoyen.procedures.models import new_draft_id
+    from compte_citoyen.resources import use_parted_trees
+
+    db = DB(MappingStorage())
+    try:
+        with db.transaction() as conn:
+            portal = conn.root()[ROOT_KEY] = Portal()
+            older = portal.ensure_folder(DRAFTS, DraftFolder)
+            older.data = WideOOBTree()  # as before core:0085-draft-parts
+            older.add_draft(make_draft(3, NOW))  # household h0's
+        with db.transaction() as conn:
+            use_parted_trees(conn.root()[ROOT_KEY], None)
+        ids = {}
+        for shard in (3, 4):
+            with mock.patch("compte_citoyen.indexes.writer_shard", return_value=shard):
+                ids[shard] = [new_draft_id() for _ in range(40)]
+                with db.transaction() as conn:
+                    folder = conn.root()[ROOT_KEY][DRAFTS]
+                    for draft_id in ids[shard]:
+                        folder.add_draft(Draft(draft_id, "acte", "etat-civil", "household:h1", "h1", NOW))
+        assert all(len(draft_id) == 33 and draft_id[:2] == f"{shard:02x}" for shard in ids for draft_id in ids[shard])
+        assert len(set(ids[3]) | set(ids[4])) == 80
+        with db.transaction() as conn:
+            folder = conn.root()[ROOT_KEY][DRAFTS]
+            assert isinstance(folder.data, IdTree) and list(folder.data.parts.keys()) == ["03", "04"]
+            assert list(folder.data.base.keys()) == ["d0003"] and folder["d0003"].id == "d0003"
+            part = folder.data.parts["03"]
+            assert isinstance(part, OOBTree) and part.max_leaf_size == 30 and list(part.keys()) == ids[3]
+            assert folder[ids[4][5]].id == ids[4][5] and len(folder) == 81
+            assert sorted(d.id for d in folder.for_owner("household:h1")) == sorted(ids[3] + ids[4])
+        assert isinstance(DraftFolder().data, IdTree)  # a new database
+    finally:
+        db.close()
+
+
 def test_the_time_zone_pickles_to_the_same_bytes_without_asking_copyreg_each_time():
     """``compte_citoyen.database`` registers a reduction of ``datetime.timezone`` (records holding dates pickle it
     once each): the bytes are those of the default reduction, and loading gives the same zone."""

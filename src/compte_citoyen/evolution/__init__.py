@@ -67,3 +67,6 @@ def includeme(config):
     config.add_evolve_step("core:0082-draft-expiry-shards", use_writer_shards)
     config.add_evolve_step("core:0083-parted-trees", use_parted_trees)
     config.add_evolve_step("core:0084-shared-counters", use_shared_counts)
+    # the same conversion for the folders given parted trees since (the drafts): every folder checks what is
+    # already converted
+    config.add_evolve_step("core:0085-draft-parts", use_parted_trees)

@@ -33,9 +33,9 @@ from persistent.mapping import PersistentMapping
 from ZODB.blob import Blob
 
 from ..indexes import (Batch, TimeIndex, change_count, convert_time_index, convert_time_indexes, copy_in_chunks,
-                       every_part, merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, owner_set, read_count,
-                       shard_part, NumberTree, parted, ShardedCounts, sharded_counts, ShardedSet, sharded, widen,
-                       writer_shard)
+                       every_part, IdTree, merged_page, newest_first, newest_keys, OLD_LEAF_SIZE, ordered_id,
+                       owner_set, read_count, shard_part, NumberTree, parted, ShardedCounts, sharded_counts,
+                       ShardedSet, sharded, widen, writer_shard)
 from ..resources import Folder
 from ..security import utcnow
 from .registry import STEP_COUNT, STEP_RECEIVED, STEPS
@@ -656,9 +656,21 @@ class Draft(Persistent):
         return index
 
 
+def new_draft_id() -> str:
+    """A draft's id: the writer shard and time of ``ordered_id``, then 9 random bytes (in hex), so that nobody
+    guesses another's draft (the owner is checked anyway)."""
+    return ordered_id(9)
+
+
 class DraftFolder(Folder):
-    """Drafts by random id; an index per owner and an expiry index for purging. A draft whose request is sent
-    leaves its owner's set at once and the folder when ``purge`` reaches its expiry (``close_draft``).
+    """Drafts by id (``new_draft_id``); an index per owner and an expiry index for purging. A draft whose request
+    is sent leaves its owner's set at once and the folder when ``purge`` reaches its expiry (``close_draft``).
+
+    The drafts are an ``IdTree``: each process adds the drafts it creates to a part of its own, at its end, in
+    leaves of 30. Random ids in one tree of 250-key leaves spread the drafts being filled over every leaf: each
+    new draft rewrote one, and every page of a form (often served by another process) read a leaf of 250 drafts
+    that this process had not loaded yet or that another had changed since (evolve step
+    ``core:0085-draft-parts`` keeps the drafts of before in the tree's ``base``).
 
     Every page of a form moves its draft's key in ``expiry`` to the end (a new expiry): in one set, the last
     leaf was shared by every form being filled in the city. ``expiry`` is a ``ShardedSet``
@@ -667,8 +679,13 @@ class DraftFolder(Folder):
 
     def __init__(self):
         super().__init__()
+        self.data = IdTree()          # a part per writer shard (``new_draft_id``)
         self.by_owner = OOBTree()     # owner -> OOTreeSet(draft ids)
         self.expiry = ShardedSet()    # (expires, draft id)
+
+    def use_parted_trees(self) -> None:
+        """The drafts of an older folder kept as the ``base`` of an ``IdTree`` (``resources.use_parted_trees``)."""
+        self.data = parted(self.data, IdTree)
 
     def use_writer_shards(self) -> None:
         """The expiry index of an older folder as a ``ShardedSet`` keeping its keys (``resources.use_writer_shards``)."""

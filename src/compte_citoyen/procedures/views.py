@@ -26,7 +26,7 @@ from ..household.workdays import local_today
 from ..i18n import _
 from ..security import hash_token, new_token
 from . import uploads
-from .models import DOC_FILE, DOC_MISSING, DOC_PAPER, Attachment, Draft, utcnow
+from .models import DOC_FILE, DOC_MISSING, DOC_PAPER, Attachment, Draft, new_draft_id, utcnow
 from .registry import STEP_COUNT, STEPS, Procedure, get_registry
 from .schemas import MEMBER_FIELD, describe, eligible_members, member_kinds_label, member_node
 from .workflow import (
@@ -216,9 +216,9 @@ class Wizard:
             return self.draft
         folder = drafts(self.portal)
         folder.purge(utcnow(), limit=20)
-        draft_id = new_token(18)
+        draft_id = new_draft_id()
         while draft_id in folder:
-            draft_id = new_token(18)
+            draft_id = new_draft_id()
         if self.citizen:
             owner, household_id = household_owner(self.household), self.household.id
         else:
