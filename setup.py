@@ -12,9 +12,7 @@ requires = [
     "repoze.sendmail",
     "zodburi>=2.6",
     "ZODB>=6",
-    # uvloop (ZEO's own extra): the ZEO server and every worker's ZEO client run their asyncio I/O loop on libuv;
-    # a request that loads or commits objects waits on that loop several times (docs/performance.md)
-    "ZEO[uvloop]>=6",
+    "ZEO>=6",
     "RelStorage[postgresql]>=4",
     "transaction>=5",
     "BTrees",

@@ -225,18 +225,3 @@ def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
     finally:
         other.close()
 
-
-def test_zeo_client_and_server_loops_run_on_uvloop(zeo_server):
-    """ZEO's ``uvloop`` extra is installed (setup.py): the workers' ZEO client runs its I/O loop on libuv, and so
-    does ``runzeo``, which imports the same ``ZEO.asyncio.compat`` (measured in docs/performance.md)."""
-    import ZODB.config
-    from ZEO.asyncio import compat
-
-    assert compat.new_event_loop.__module__.startswith("uvloop")
-    db = ZODB.config.databaseFromURL(zeo_server.uri[len("zconfig://"):])
-    try:
-        with db.transaction() as conn:
-            conn.root()["checked"] = True
-        assert type(db.storage._server.loop).__module__.startswith("uvloop")
-    finally:
-        db.close()
