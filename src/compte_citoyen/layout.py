@@ -25,6 +25,34 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "form-action 'self'{form_action_extra}")
 
 
+#: what the layout links to on every page (header, footer), by the name the templates use
+SITE_ROUTES = ("home", "faq", "terms", "privacy", "accessibility", "logout", "bo_logout")
+SITE_ASSETS = {
+    "css": "compte_citoyen:static/css/portal.css",
+    "favicon": "compte_citoyen:static/favicon.svg",
+    "js": "compte_citoyen:static/js/portal.js",
+    "logo": "compte_citoyen:static/logo.svg",
+}
+#: application URLs (host names) whose links are kept; a request for another empties the cache first
+SITE_URLS_KEPT = 16
+
+
+def site_urls(request) -> dict[str, str]:
+    """The URLs of the layout and of the tabs (``SITE_ROUTES``, ``SITE_ASSETS``, ``NAV_TABS``) for this request's
+    application URL, made once per application URL (scheme, host and script name) instead of on every page, which
+    built fourteen of them with ``route_url`` and ``static_url`` (a tenth of the time of a page such as "Accueil")."""
+    cache = request.registry.__dict__.setdefault("_compte_citoyen_site_urls", {})
+    application_url = request.application_url
+    urls = cache.get(application_url)
+    if urls is None:
+        urls = {name: request.route_url(name) for name in SITE_ROUTES + tuple(name for name, _label in NAV_TABS)}
+        urls.update((name, request.static_url(spec)) for name, spec in SITE_ASSETS.items())
+        if len(cache) >= SITE_URLS_KEPT:  # any Host header reaches the application: never grows without bound
+            cache.clear()
+        cache[application_url] = urls
+    return urls
+
+
 @dataclass
 class Tab:
     url: str
@@ -38,7 +66,8 @@ def nav_tabs(request) -> list[Tab]:
         return []
     current = request.matched_route.name if request.matched_route else None
     sections = getattr(request, "nav_section", None) or current
-    return [Tab(request.route_url(name), request.translate(label), name == sections) for name, label in NAV_TABS]
+    urls = site_urls(request)
+    return [Tab(urls[name], request.translate(label), name == sections) for name, label in NAV_TABS]
 
 
 @subscriber(BeforeRender)
@@ -46,14 +75,21 @@ def add_globals(event):
     request = event.get("request")
     if request is None:
         return
-    event.setdefault("layout", get_renderer("compte_citoyen:templates/layout.pt").implementation())
-    event.setdefault("city_name", request.registry.settings.get("compte_citoyen.city_name"))
+    registry = request.registry
+    layout = registry.__dict__.get("_compte_citoyen_layout")
+    if layout is None:  # the same template object every time (it reloads itself when templates do)
+        layout = registry.__dict__["_compte_citoyen_layout"] = get_renderer(
+            "compte_citoyen:templates/layout.pt").implementation()
+    event.setdefault("layout", layout)
+    event.setdefault("city_name", registry.settings.get("compte_citoyen.city_name"))
+    urls = site_urls(request)
+    event.setdefault("site_urls", urls)
     identity = request.identity
     event.setdefault("user_label", identity.display_name if identity is not None else None)
     if identity is not None and getattr(identity, "kind", None) == "staff":
-        event.setdefault("logout_url", request.route_url("bo_logout"))
+        event.setdefault("logout_url", urls["bo_logout"])
     else:
-        event.setdefault("logout_url", request.route_url("logout"))
+        event.setdefault("logout_url", urls["logout"])
     event.setdefault("nav_tabs", nav_tabs(request))
     event.setdefault("flash_messages", request.session.pop_flash())
     event.setdefault("_", _)
