@@ -793,8 +793,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="database sizes (default 10000 100000: the target size and the growth from 10,000)")
     parser.add_argument("--duration", type=float, default=20, help="seconds measured per page (default 20)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
-    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2,
-                        help="gunicorn workers (default: 2 per core, as etc/gunicorn.conf.py)")
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1,
+                        help="gunicorn workers (default: one per core plus one, as etc/gunicorn.conf.py)")
     parser.add_argument("--regenerate", action="store_true", help="generate the databases again")
     parser.add_argument("--only", nargs="*", help="only these pages (names as in the report)")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")

@@ -4,12 +4,17 @@ Each worker is a separate process with its own ZODB connection pool and cache (Z
 the app must be loaded AFTER the fork (preload_app = False), because a ZEO/RelStorage connection opened in the
 master and shared by forked children would be corrupted. Sync workers: the ZODB work is CPU-bound Python, so one
 request per process at a time is the fastest; nginx buffers slow clients in front of them.
+
+Workers: one per core, plus one that runs while another waits on the ZEO server (a load, a commit). More
+processes than that only take turns on the cores: on the project's 2-core machine, with the ZEO server and nginx
+(or the load generator) on the same cores, 3 workers served more than 4 at every page, hello world included, and
+with less CPU per request (docs/performance.md); set ``COMPTE_CITOYEN_WORKERS`` to measure yours.
 """
 import multiprocessing
 import os
 
 bind = os.environ.get("COMPTE_CITOYEN_BIND", "127.0.0.1:6543")
-workers = int(os.environ.get("COMPTE_CITOYEN_WORKERS", multiprocessing.cpu_count() * 2))
+workers = int(os.environ.get("COMPTE_CITOYEN_WORKERS", multiprocessing.cpu_count() + 1))
 worker_class = "sync"
 preload_app = False
 # a worker serving a slow request (PDF, big search) must not be killed; nginx times out first
