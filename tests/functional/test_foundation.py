@@ -20,6 +20,24 @@ def test_home_page_in_french_with_both_boxes(testapp):
     assert 'href="#contenu"' in html
 
 
+def test_layout_links_follow_the_host_of_each_request(testapp):
+    """The layout's links (``layout.site_urls``) are made once per application URL: each host gets its own, and the
+    cache of them stays bounded whatever Host headers arrive."""
+    from compte_citoyen.layout import SITE_URLS_KEPT
+
+    for host in ("portail.clairval.example", "localhost", "portail.clairval.example"):
+        html = testapp.get("/aide", extra_environ={"HTTP_HOST": host}).text
+        for path in ("/", "/aide", "/conditions-generales", "/donnees-personnelles", "/accessibilite",
+                     "/static/css/portal.css", "/static/js/portal.js", "/static/logo.svg"):
+            assert f'="http://{host}{path}' in html, (host, path)
+        other = "localhost" if host != "localhost" else "portail.clairval.example"
+        assert f"http://{other}/" not in html
+    for index in range(SITE_URLS_KEPT * 2):
+        testapp.get("/aide", extra_environ={"HTTP_HOST": f"h{index}.example"})
+    cache = testapp.app.registry.__dict__["_compte_citoyen_site_urls"]
+    assert 0 < len(cache) <= SITE_URLS_KEPT
+
+
 def test_faq_rendered_from_the_product_text(testapp):
     html = testapp.get("/aide").text
     for question in ["Comment créer un Compte Citoyen ?", "À quoi sert le cryptogramme qu’il faut ressaisir ?",

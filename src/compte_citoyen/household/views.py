@@ -74,7 +74,7 @@ def format_day(request, day: datetime.date | datetime.datetime | None, fmt: str 
 
 @functools.lru_cache(maxsize=4096)
 def _formatted_day(day: datetime.date, fmt: str, locale: str) -> str:
-    """Babel's formatting of a day (about 40 µs; a page shows several, mostly the same few days)."""
+    """Babel's formatting of a day (tens of microseconds each; a page shows several, mostly the same few days)."""
     return format_date(day, format=fmt, locale=locale)
 
 
