@@ -447,6 +447,15 @@ def replays_in(log_path: Path, start: int) -> dict:
     return {"total": total, "classes": dict(classes.most_common(6))}
 
 
+def errors_logged_in(log_path: Path, start: int) -> list[str]:
+    """The ERROR lines the workers logged since byte ``start`` of their log (an exception in the ZEO client's I/O
+    thread, for one, never reaches an HTTP answer: the errors column cannot show it)."""
+    with open(log_path, "rb") as handle:
+        handle.seek(start)
+        text = handle.read().decode("utf-8", "replace")
+    return [line for line in text.splitlines() if " ERROR " in line or "[ERROR]" in line]
+
+
 # --- 4. load --------------------------------------------------------------------------------------------------------
 
 WARMUP = 2  # seconds of warm-up before each measure
@@ -660,11 +669,14 @@ def run_size(households: int, args) -> dict:
             figures["cpu_ms"] = {"workers": (cpu_seconds(workers) - cpu_before[0]) * 1000 / done,
                                  "zeo": (cpu_seconds([zeo.popen.pid]) - cpu_before[1]) * 1000 / done}
             figures["replays"] = replays_in(base / "gunicorn.log", log_start)
+            logged = errors_logged_in(base / "gunicorn.log", log_start)
+            figures["logged_errors"] = {"total": len(logged), "first": logged[:3]}
             figures["ratio"] = figures["rps"] / results["hello"]["rps"] if results["hello"]["rps"] else None
             results["scenarios"][name] = figures
             log(f"  {figures['rps']:.1f} rps, p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
                 f"{figures['errors']} errors {figures['error_statuses']}, "
-                f"{figures['replays']['total']} conflicts replayed {figures['replays']['classes']}; CPU per request: "
+                f"{figures['replays']['total']} conflicts replayed {figures['replays']['classes']}, "
+                f"{figures['logged_errors']['total']} errors logged {figures['logged_errors']['first']}; CPU per request: "
                 f"workers {figures['cpu_ms']['workers']:.1f} ms, ZEO {figures['cpu_ms']['zeo']:.1f} ms")
         log("back-office search, one client ...")
         results["search_single"] = load(port, scenarios["Recherche back-office"][:1], max(5, args.duration / 2), 1)
@@ -742,6 +754,12 @@ def render(report: dict) -> str:
             cpu_text = f"{cpu['workers']:.1f} + {cpu['zeo']:.1f}" if cpu else ""
             lines.append(f"| {name} | {fig['rps']:.1f} | {fig['p50_ms']:.1f} | {fig['p99_ms']:.1f} | "
                          f"{fig['ratio'] * 100:.1f} % | {errors} / {fig['requests']} | {cpu_text} | {replayed} |")
+        logged = {name: fig["logged_errors"]["total"] for name, fig in size["scenarios"].items()
+                  if "logged_errors" in fig}
+        if logged:
+            where = ", ".join(f"{count} during « {name} »" for name, count in logged.items() if count)
+            lines += ["", f"Errors in the workers' log (ERROR lines, which no HTTP answer shows) during the pages "
+                          f"above: {sum(logged.values())}{f' ({where})' if where else ''}."]
         single = size.get("search_single")
         if single:
             lines += ["", f"Back-office search for \u00ab {SEARCH_NAME} \u00bb, one client: p50 "
