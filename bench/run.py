@@ -429,12 +429,16 @@ def log_replays(ini: Path) -> None:
     ini.write_text(text)
 
 
-def replays_in(log_path: Path, start: int) -> dict:
-    """How many requests were replayed after a conflict since byte ``start`` of the log, by conflicting class."""
-    import collections
+def log_since(log_path: Path, start: int) -> str:
+    """What the workers logged since byte ``start`` of their log."""
     with open(log_path, "rb") as handle:
         handle.seek(start)
-        text = handle.read().decode("utf-8", "replace")
+        return handle.read().decode("utf-8", "replace")
+
+
+def replays_in(text: str) -> dict:
+    """How many requests the log ``text`` says were replayed after a conflict, by conflicting class."""
+    import collections
     classes: collections.Counter = collections.Counter()
     total = 0
     for line in text.splitlines():
@@ -447,12 +451,9 @@ def replays_in(log_path: Path, start: int) -> dict:
     return {"total": total, "classes": dict(classes.most_common(6))}
 
 
-def errors_logged_in(log_path: Path, start: int) -> list[str]:
-    """The ERROR lines the workers logged since byte ``start`` of their log (an exception in the ZEO client's I/O
-    thread, for one, never reaches an HTTP answer: the errors column cannot show it)."""
-    with open(log_path, "rb") as handle:
-        handle.seek(start)
-        text = handle.read().decode("utf-8", "replace")
+def errors_logged_in(text: str) -> list[str]:
+    """The ERROR lines of the log ``text`` (an exception in the ZEO client's I/O thread, for one, never reaches an
+    HTTP answer: the errors column cannot show it)."""
     return [line for line in text.splitlines() if " ERROR " in line or "[ERROR]" in line]
 
 
@@ -668,8 +669,9 @@ def run_size(households: int, args) -> dict:
             done = max(figures["requests"], 1) * (duration + WARMUP) / duration
             figures["cpu_ms"] = {"workers": (cpu_seconds(workers) - cpu_before[0]) * 1000 / done,
                                  "zeo": (cpu_seconds([zeo.popen.pid]) - cpu_before[1]) * 1000 / done}
-            figures["replays"] = replays_in(base / "gunicorn.log", log_start)
-            logged = errors_logged_in(base / "gunicorn.log", log_start)
+            logged_text = log_since(base / "gunicorn.log", log_start)
+            figures["replays"] = replays_in(logged_text)
+            logged = errors_logged_in(logged_text)
             figures["logged_errors"] = {"total": len(logged), "first": logged[:3]}
             figures["ratio"] = figures["rps"] / results["hello"]["rps"] if results["hello"]["rps"] else None
             results["scenarios"][name] = figures

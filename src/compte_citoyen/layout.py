@@ -61,13 +61,13 @@ class Tab:
     current: bool
 
 
-def nav_tabs(request) -> list[Tab]:
+def nav_tabs(request, urls: dict[str, str] | None = None) -> list[Tab]:
     identity = request.identity
     if identity is None or getattr(identity, "kind", None) != "citizen":
         return []
     current = request.matched_route.name if request.matched_route else None
     sections = getattr(request, "nav_section", None) or current
-    urls = site_urls(request)
+    urls = urls if urls is not None else site_urls(request)
     return [Tab(urls[name], request.translate(label), name == sections) for name, label in NAV_TABS]
 
 
@@ -91,7 +91,7 @@ def add_globals(event):
         event.setdefault("logout_url", urls["bo_logout"])
     else:
         event.setdefault("logout_url", urls["logout"])
-    event.setdefault("nav_tabs", nav_tabs(request))
+    event.setdefault("nav_tabs", nav_tabs(request, urls))
     event.setdefault("flash_messages", request.session.pop_flash())
     event.setdefault("_", _)
 

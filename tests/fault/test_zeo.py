@@ -224,4 +224,3 @@ def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
                 assert handle.read() == b"justificatif de domicile"
     finally:
         other.close()
-
