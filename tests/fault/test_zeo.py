@@ -138,8 +138,9 @@ def test_zeo_restart_under_load_loses_no_committed_write(tmp_path, two_apps, zeo
 
 def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
     """The workers' storage (``<batchingclientstorage>``, etc/zeo-client.conf) hands a transaction's records to
-    ZEO's I/O thread in one call at the vote, not one call each, read checks included; blobs, conflicts and
-    another process reading everything back work as with ZEO's own client."""
+    ZEO's I/O thread in one call at the vote, not one call each, read checks and ``tpc_begin`` included, in the
+    same wake-up of that thread as the vote; blobs, conflicts, an abort and another process reading everything
+    back work as with ZEO's own client."""
     import transaction
     import ZODB.config
     from persistent.mapping import PersistentMapping
@@ -156,15 +157,33 @@ def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
         storage = db.storage
         assert isinstance(storage, BatchingClientStorage)
         calls = {"one": [], "many": []}
-        one, many = storage._async, storage._async_iter
+        one = storage._async
         storage._async = lambda method, *args: (calls["one"].append(method), one(method, *args))[1]
+        client = storage._server.client  # ZEO's ClientIO, in the I/O thread: every batch of records goes through it
+        in_thread = client.call_async_iter
 
-        def async_iter(it):
+        def call_async_iter(it):
             items = list(it)
             calls["many"].append([method for method, _args in items])
-            return many(iter(items))
+            return in_thread(iter(items))
 
-        storage._async_iter = async_iter
+        client.call_async_iter = call_async_iter
+        # a plain commit: the I/O thread is woken twice (records and vote together, then tpc_finish)
+        with db.transaction() as conn:
+            conn.root()._p_activate()  # loaded before counting (a load is a wake-up too)
+        storage._oids.append(storage.new_oid())  # so are the new object ids, fetched a hundred at a time
+        loop = storage._server.loop
+        wakeups = []
+        wake = loop.call_soon_threadsafe
+        loop.call_soon_threadsafe = lambda *args, **kw: (wakeups.append(getattr(args[0], "__self__", args[0])), wake(*args, **kw))[1]
+        try:
+            with db.transaction() as conn:
+                conn.root()["plain"] = PersistentMapping({"a": PersistentMapping(), "b": PersistentMapping()})
+        finally:
+            loop.call_soon_threadsafe = wake
+        assert len(wakeups) == 2, wakeups
+        assert calls["many"] == [["tpc_begin"] + ["storea"] * 4] and calls["one"] == []  # the root, plain, a, b
+        calls["many"].clear()
         with db.transaction() as conn:
             conn.root()["items"] = PersistentMapping({f"item-{i}": PersistentMapping({"n": i}) for i in range(40)})
             conn.root()["file"] = blob = Blob()
@@ -174,7 +193,7 @@ def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
         assert calls["one"].count("storea") == 1 and calls["one"].index("storea") < calls["one"].index(
             "storeBlobShared")
         stores = [method for batch in calls["many"] for method in batch]
-        assert stores.count("storea") >= 41 and len(calls["many"]) <= 2
+        assert stores.count("storea") >= 41 and len(calls["many"]) <= 2 and stores[0] == "tpc_begin"
         # a conflict between two transactions of this process is still detected (and resolved where it can be)
         tm_a, tm_b = transaction.TransactionManager(), transaction.TransactionManager()
         conn_a, conn_b = db.open(transaction_manager=tm_a), db.open(transaction_manager=tm_b)
@@ -200,7 +219,16 @@ def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
             tm_a.commit()
         tm_a.abort()
         assert "checkCurrentSerialInTransaction" not in calls["one"]
-        assert ["storea", "checkCurrentSerialInTransaction"] in calls["many"]
+        assert ["tpc_begin", "storea", "checkCurrentSerialInTransaction"] in calls["many"]
+        # a transaction aborted before its vote: nothing of it was sent, and the storage goes on
+        calls["many"].clear()
+        conn_a.root()["items"]["item-5"]["n"] = "aborted"
+        tm_a.get().join(conn_a)
+        conn_a.tpc_begin(tm_a.get())
+        conn_a.commit(tm_a.get())
+        conn_a.tpc_abort(tm_a.get())
+        tm_a.abort()
+        assert calls["many"] == []
         # the records wait for tpc_finish (which puts them in the client cache) in memory, not in a temporary file
         import tempfile
         from unittest import mock
@@ -219,7 +247,8 @@ def test_a_transaction_reaches_the_server_in_one_go(zeo_server, tmp_path):
             items = conn.root()["items"]
             assert len(items) == 40 and items["item-39"]["n"] == 39 and items["item-1"]["n"] == "a"
             assert items["item-2"]["n"] == "b" and items["item-3"]["n"] == 3
-            assert items["item-4"]["n"] == "kept in memory"
+            assert items["item-4"]["n"] == "kept in memory" and items["item-5"]["n"] == 5
+            assert set(conn.root()["plain"]) == {"a", "b"}
             with conn.root()["file"].open() as handle:
                 assert handle.read() == b"justificatif de domicile"
     finally:
