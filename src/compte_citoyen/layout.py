@@ -25,8 +25,9 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "form-action 'self'{form_action_extra}")
 
 
-#: what the layout links to on every page (header, footer), by the name the templates use
-SITE_ROUTES = ("home", "faq", "terms", "privacy", "accessibility", "logout", "bo_logout")
+#: what the layout links to on every page (header, footer), and "Accueil" besides the tabs, by the name the
+#: templates use
+SITE_ROUTES = ("home", "faq", "terms", "privacy", "accessibility", "logout", "bo_logout", "my_account")
 SITE_ASSETS = {
     "css": "compte_citoyen:static/css/portal.css",
     "favicon": "compte_citoyen:static/favicon.svg",
