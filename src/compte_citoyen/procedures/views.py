@@ -157,7 +157,8 @@ class Wizard:
         return {key: value for key, value in pstruct.items() if key in names}
 
     def validate_page(self, page: Page, pstruct: dict, member=None) -> tuple[dict | None, deform.Form]:
-        form = self.form(page, member)
+        """A stored page validated again (``collect``); its form is never shown: no buttons, no action URL."""
+        form = deform.Form(self.schema(page, member), formid=FORM_ID)
         try:
             return form.validate_pstruct(pstruct), form
         except deform.ValidationFailure:
