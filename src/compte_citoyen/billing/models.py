@@ -293,6 +293,14 @@ class Basket(Persistent):
         return max(self.expires_at - now, datetime.timedelta(0))
 
 
+#: a key below every (régie, basket id), kept in ``BasketFolder.in_progress`` for good. BTrees merge two
+#: concurrent changes of a leaf, except when one of them deletes the leaf's first key or leaves it empty: in a
+#: small set of baskets filled and emptied all day, the first basket taken out, or the last one, conflicted with
+#: every concurrent change (replayed, and on a busy portal failed after every attempt). With this floor, the first
+#: key is never deleted and the set is never empty. No régie has an empty code: the lists by régie never see it.
+IN_PROGRESS_FLOOR = ("", "")
+
+
 class BasketFolder(Folder):
     """Baskets by id; the current basket of each household; baskets in progress per régie (back office)."""
 
@@ -326,13 +334,22 @@ class BasketFolder(Folder):
     def track(self, basket: Basket, old_regie: str | None) -> None:
         """Keep ``in_progress`` and its counters in step after a change of the basket's items or state."""
         counts = self.in_progress_counts
-        if old_regie and (old_regie, basket.id) in self.in_progress:
-            self.in_progress.remove((old_regie, basket.id))
+        in_progress = self.in_progress
+        if old_regie and (old_regie, basket.id) in in_progress:
+            self._keep_floor()
+            in_progress.remove((old_regie, basket.id))
             if counts is not None:
                 change_count(counts, old_regie, -1)
         if basket.items and basket.state != CLOSED and basket.regie:
-            if self.in_progress.add((basket.regie, basket.id)) and counts is not None:
+            self._keep_floor()
+            if in_progress.add((basket.regie, basket.id)) and counts is not None:
                 change_count(counts, basket.regie, 1)
+
+    def _keep_floor(self) -> None:
+        """``IN_PROGRESS_FLOOR`` in ``in_progress`` (added by the first change of a set without it)."""
+        in_progress = self.in_progress
+        if not in_progress or in_progress.minKey() != IN_PROGRESS_FLOOR:
+            in_progress.add(IN_PROGRESS_FLOOR)
 
     def close(self, basket: Basket) -> None:
         old = basket.regie
@@ -356,7 +373,8 @@ class BasketFolder(Folder):
         """Count the baskets in progress per régie (index keys only)."""
         self.in_progress_counts = OOBTree()
         for regie, _basket_id in self.in_progress.keys():
-            change_count(self.in_progress_counts, regie, 1)
+            if regie:  # not IN_PROGRESS_FLOOR
+                change_count(self.in_progress_counts, regie, 1)
 
 
 class Payment(Persistent):
