@@ -755,7 +755,8 @@ def render(report: dict) -> str:
             cpu = fig.get("cpu_ms")
             cpu_text = f"{cpu['workers']:.1f} + {cpu['zeo']:.1f}" if cpu else ""
             lines.append(f"| {name} | {fig['rps']:.1f} | {fig['p50_ms']:.1f} | {fig['p99_ms']:.1f} | "
-                         f"{fig['ratio'] * 100:.1f} % | {errors} / {fig['requests']} | {cpu_text} | {replayed} |")
+                         f"{fig['ratio'] * 100:.1f} % | {errors} / {fig.get('answers', fig['requests'])} | {cpu_text} | "
+                         f"{replayed} |")
         logged = {name: fig["logged_errors"]["total"] for name, fig in size["scenarios"].items()
                   if "logged_errors" in fig}
         if logged:
