@@ -256,8 +256,24 @@ def writer_shard() -> int:
     merged by the storage server, or replayed when the leaf split, and every other process reloaded the leaf.
     With the shard in the key, each process appends to its own range of the index: workers forked one after the
     other have consecutive process ids, hence different shards. Readers merge the shards' ranges.
+
+    Kept per process (``os.getpid`` is a system call, and a request that files a citizen's request asks for its
+    shard a dozen times); a forked child computes its own.
     """
-    return 1 + os.getpid() % SHARDS
+    shard = _shard_of_process[0]
+    if shard is None:
+        shard = _shard_of_process[0] = 1 + os.getpid() % SHARDS
+    return shard
+
+
+_shard_of_process: list[int | None] = [None]
+
+
+def _forget_shard_of_process() -> None:
+    _shard_of_process[0] = None
+
+
+os.register_at_fork(after_in_child=_forget_shard_of_process)
 
 
 def ordered_id(random_bytes: int = 6, now: datetime.datetime | None = None) -> str:

@@ -924,3 +924,22 @@ def test_concurrent_basket_changes_merge_even_for_the_first_and_the_last_basket(
             assert dict(folder.in_progress_counts).keys() == {"ville", "ccas"}
     finally:
         db.close()
+
+
+def test_writer_shard_is_kept_per_process_and_a_forked_child_has_its_own():
+    """gunicorn forks its workers from one master: each one computes its own shard (kept, not asked of the
+    system at every call)."""
+    import os
+
+    from compte_citoyen.indexes import SHARDS, writer_shard
+    assert writer_shard() == 1 + os.getpid() % SHARDS == writer_shard()
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        os.write(write_end, str(writer_shard()).encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    os.close(write_end)
+    assert int(os.read(read_end, 16)) == 1 + child % SHARDS
+    os.close(read_end)
+    assert writer_shard() == 1 + os.getpid() % SHARDS
