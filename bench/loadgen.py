@@ -11,8 +11,8 @@ A step's own ``"cookie"`` replaces the client's for that step (a client acting f
 Each client loops over its own ``steps`` (e.g. add an invoice to the basket, then take it out) on a fresh
 connection per request (gunicorn's sync workers close them), for ``duration`` seconds after ``warmup`` seconds.
 Only steps marked ``measure`` count in the throughput and latency figures; every answer whose status is not in
-``expect`` counts as an error, in the steps not measured too. Clients are spread over ``processes`` processes so the generator's own Python is not
-the bottleneck. Traffic goes to loopback only and stops by itself.
+``expect`` counts as an error, in the steps not measured too. Clients are spread over ``processes`` processes so
+the generator's own Python is not the bottleneck. Traffic goes to loopback only and stops by itself.
 """
 from __future__ import annotations
 
