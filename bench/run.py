@@ -6,8 +6,10 @@ For each database size (10,000 and 100,000 households by default, `--households 
 2. prepare it: pick validated households (all generated accounts share one password): 16 that read their pages,
    and 8 per client, drawn anew at every run, that send requests in turn; create one back-office agent, and
    ready-to-send drafts so "submitting a request" measures the submission itself;
-3. serve it as in production: a ZEO server (runzeo) and gunicorn with etc/gunicorn.conf.py (sync workers, loopback),
-   and serve bench/hello.py (a bare Pyramid "hello world") with the same gunicorn configuration;
+3. serve it as in production: the storage server (`--storage`: a ZEO server with the workers' client of
+   etc/zeo-client.conf, the same with ZEO's own client, or PostgreSQL through RelStorage with etc/relstorage.conf,
+   the database copied there once with zodbconvert) and gunicorn with etc/gunicorn.conf.py (sync workers,
+   loopback), and serve bench/hello.py (a bare Pyramid "hello world") with the same gunicorn configuration;
 4. drive each page with bench/loadgen.py in separate processes: 16 concurrent clients, a bounded duration;
 5. report requests per second, p50/p99 latency and the ratio to hello world, the back-office search at each size,
    logging in against the cost of one argon2 verification, and the resident memory of every worker.
@@ -201,7 +203,7 @@ def ensure_database(households: int, regenerate: bool) -> dict:
 SUBMITTER_HOUSEHOLDS = 8
 
 
-def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
+def prepare(households: int, clients: int, drafts_per_client: int, ini: Path) -> dict:
     """Choose the citizens, create the agent and the drafts; return what the scenarios need.
 
     The readers (and the spare accounts that log in) are the same at every run. The households that submit
@@ -222,8 +224,7 @@ def prepare(households: int, clients: int, drafts_per_client: int) -> dict:
     from compte_citoyen.procedures.registry import get_registry
     from compte_citoyen.procedures.views import DRAFT_LIFETIME, pages_of
 
-    base = data_dir(households)
-    env = load_env(str(base / "generate.ini"))
+    env = load_env(str(ini))
     rng = random.Random(7)
     try:
         tm = transaction.TransactionManager(explicit=True)
@@ -407,6 +408,104 @@ def start_zeo(households: int) -> Server:
     server = Server([str(BIN / "runzeo"), "-C", str(conf)], port, data_dir(households) / "zeo.log")
     wait_for_port(port, 600)  # a large Data.fs index is read at start
     return server
+
+
+
+#: the storages the benchmark can serve from (``--storage``)
+STORAGES = {
+    "zeo": "ZEO, the workers' client of etc/zeo-client.conf",
+    "zeo-plain": "ZEO, ZEO's own <clientstorage> (etc/zeo-client.conf otherwise)",
+    "relstorage": "RelStorage on the local PostgreSQL (etc/relstorage.conf)",
+}
+PG_ADMIN_DSN = os.environ.get("COMPTE_CITOYEN_PG_DSN", "host=127.0.0.1 port=5432 dbname=test")
+
+
+def pg_dsn(households: int) -> str:
+    """The DSN of the benchmark's PostgreSQL database for this size (the server of ``PG_ADMIN_DSN``)."""
+    base = " ".join(part for part in PG_ADMIN_DSN.split() if not part.startswith("dbname="))
+    return f"{base} dbname=compte_citoyen_bench_h{households}"
+
+
+def relstorage_conf(households: int) -> Path:
+    """etc/relstorage.conf with this size's database and a blob cache under its folder."""
+    base = data_dir(households)
+    conf = base / "relstorage.conf"
+    conf.write_text((ROOT / "etc" / "relstorage.conf").read_text()
+                    .replace("$(COMPTE_CITOYEN_PG_DSN)", pg_dsn(households))
+                    .replace("/var/cache/compte-citoyen/blobs", str(base / "relstorage-blobs")))
+    return conf
+
+
+def ensure_relstorage(households: int) -> None:
+    """Copy the generated FileStorage into its PostgreSQL database once (zodbconvert), again when the FileStorage
+    was generated anew since."""
+    import psycopg2
+    base = data_dir(households)
+    marker = base / "relstorage.json"
+    source = json.loads((base / "generated.json").read_text())["date"]
+    if marker.exists() and json.loads(marker.read_text()).get("generated") == source:
+        return
+    name = f"compte_citoyen_bench_h{households}"
+    admin = psycopg2.connect(PG_ADMIN_DSN)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name}")
+        cursor.execute(f"CREATE DATABASE {name}")
+    admin.close()
+    var = base / "var"
+    destination = relstorage_conf(households).read_text().split("<relstorage>", 1)[1].split("</relstorage>", 1)[0]
+    convert = base / "zodbconvert.conf"
+    convert.write_text(f"%import relstorage\n<filestorage source>\n  path {var}/Data.fs\n  blob-dir {var}/blobs\n"
+                       f"  read-only true\n</filestorage>\n<relstorage destination>{destination}</relstorage>\n")
+    log(f"copying the database of {households} households into PostgreSQL (zodbconvert) ...")
+    started = time.monotonic()
+    subprocess.run([str(BIN / "zodbconvert"), str(convert)], check=True, capture_output=True)
+    marker.write_text(json.dumps({"generated": source, "seconds": round(time.monotonic() - started, 1)}))
+    log(f"  copied in {time.monotonic() - started:.0f} s")
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes (its backends serve the workers: their CPU is the storage's)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip().startswith("postgres"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+class StorageServer:
+    """The storage the workers share during a run: ``uri`` for their ini, ``pids()`` for its CPU time."""
+
+    def __init__(self, households: int, storage: str):
+        self.storage = storage
+        self.zeo = None
+        base = data_dir(households)
+        if storage == "relstorage":
+            self.uri = f"zconfig://{relstorage_conf(households)}"
+            return
+        self.zeo = start_zeo(households)
+        var = base / "var"
+        text = ((ROOT / "etc" / "zeo-client.conf").read_text()
+                .replace("127.0.0.1:8100", f"127.0.0.1:{self.zeo.port}")
+                .replace("/var/lib/compte-citoyen/blobs", f"{var}/blobs"))
+        if storage == "zeo-plain":
+            text = (text.replace("%import compte_citoyen.zeo\n", "")
+                    .replace("<batchingclientstorage>", "<clientstorage>")
+                    .replace("</batchingclientstorage>", "</clientstorage>"))
+        client_conf = base / "zeo-client.conf"
+        client_conf.write_text(text)
+        self.uri = f"zconfig://{client_conf}"
+
+    def pids(self) -> list[int]:
+        return [self.zeo.popen.pid] if self.zeo is not None else postgres_pids()
+
+    def stop(self) -> None:
+        if self.zeo is not None:
+            self.zeo.stop()
 
 
 def start_gunicorn(ini: Path, port: int, workers: int, log_path: Path, pythonpath: str | None = None) -> Server:
@@ -627,21 +726,22 @@ def run_size(households: int, args) -> dict:
     base = data_dir(households)
     # per client, more than it can send (a draft is sent once): up to 160 requests per second in all
     drafts = max(80, int((args.duration + WARMUP) * 160 / args.clients))
-    log("preparing citizens, agent and drafts ...")
-    prepared = prepare(households, args.clients, drafts)
-    zeo = start_zeo(households)
     var = base / "var"
-    client_conf = base / "zeo-client.conf"
-    # etc/zeo-client.conf with this run's port and paths
-    client_conf.write_text((ROOT / "etc" / "zeo-client.conf").read_text()
-                           .replace("127.0.0.1:8100", f"127.0.0.1:{zeo.port}")
-                           .replace("/var/lib/compte-citoyen/blobs", f"{var}/blobs"))
-    uri = f"zconfig://{client_conf}"
-    ini = write_ini(base / "serve.ini", app_settings(var, uri))
+    if args.storage == "relstorage":
+        ensure_relstorage(households)
+        ini_of_storage = write_ini(base / "relstorage.ini", app_settings(var, f"zconfig://{relstorage_conf(households)}"))
+        subprocess.run([str(BIN / "compte-citoyen"), str(ini_of_storage), "evolve"], check=True, capture_output=True)
+    else:
+        ini_of_storage = base / "generate.ini"
+    log("preparing citizens, agent and drafts ...")
+    prepared = prepare(households, args.clients, drafts, ini_of_storage)
+    storage = StorageServer(households, args.storage)
+    ini = write_ini(base / "serve.ini", app_settings(var, storage.uri))
     log_replays(ini)
     hello_ini = write_ini(base / "hello.ini", {"pyramid.reload_templates": "false"}, app_use="call:hello:main")
     port, hello_port = free_port(), free_port()
-    results: dict = {"households": households, "generation": generation, "scenarios": {}}
+    results: dict = {"households": households, "generation": generation, "storage": args.storage,
+                     "scenarios": {}}
     app = hello = None
     try:
         app = start_gunicorn(ini, port, args.workers, base / "gunicorn.log")
@@ -662,13 +762,13 @@ def run_size(households: int, args) -> dict:
             log(f"{name} ...")
             log_start = (base / "gunicorn.log").stat().st_size
             workers = app.worker_pids()
-            cpu_before = cpu_seconds(workers), cpu_seconds([zeo.popen.pid])
+            cpu_before = cpu_seconds(workers), cpu_seconds(storage.pids())
             figures = load(port, clients_spec, duration, args.clients)
             # CPU per request of the workers and of the ZEO server: the CPU time spent during the warm-up and
             # the measure, over the requests of both (the warm-up runs at the same rate, it is not counted)
             done = max(figures["requests"], 1) * (duration + WARMUP) / duration
             figures["cpu_ms"] = {"workers": (cpu_seconds(workers) - cpu_before[0]) * 1000 / done,
-                                 "zeo": (cpu_seconds([zeo.popen.pid]) - cpu_before[1]) * 1000 / done}
+                                 "zeo": (cpu_seconds(storage.pids()) - cpu_before[1]) * 1000 / done}
             logged_text = log_since(base / "gunicorn.log", log_start)
             figures["replays"] = replays_in(logged_text)
             logged = errors_logged_in(logged_text)
@@ -679,7 +779,7 @@ def run_size(households: int, args) -> dict:
                 f"{figures['errors']} errors {figures['error_statuses']}, "
                 f"{figures['replays']['total']} conflicts replayed {figures['replays']['classes']}, "
                 f"{figures['logged_errors']['total']} errors logged {figures['logged_errors']['first']}; CPU per request: "
-                f"workers {figures['cpu_ms']['workers']:.1f} ms, ZEO {figures['cpu_ms']['zeo']:.1f} ms")
+                f"workers {figures['cpu_ms']['workers']:.1f} ms, storage {figures['cpu_ms']['zeo']:.1f} ms")
         log("back-office search, one client ...")
         results["search_single"] = load(port, scenarios["Recherche back-office"][:1], max(5, args.duration / 2), 1)
         results["memory_after_pages_mb"] = [round(rss_mb(pid), 1) for pid in app.worker_pids()]
@@ -701,7 +801,7 @@ def run_size(households: int, args) -> dict:
         for server in (app, hello):
             if server is not None:
                 server.stop()
-        zeo.stop()
+        storage.stop()
     results["data_fs_bytes"] = (var / "Data.fs").stat().st_size
     return results
 
@@ -731,7 +831,8 @@ def render(report: dict) -> str:
     lines = [f"Run of {report['date']} — `{report['command']}`", "",
              f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
              f"{report['machine']['memory']}, Python {report['machine']['python']}, {report['machine']['system']}. "
-             f"gunicorn: {report['workers']} sync workers (etc/gunicorn.conf.py), ZEO on loopback, "
+             f"gunicorn: {report['workers']} sync workers (etc/gunicorn.conf.py), "
+             f"storage: {STORAGES[report.get('storage', 'zeo')]}, on loopback, "
              f"{report['clients']} concurrent clients, {report['duration']:g} s per measure after 2 s of warm-up; "
              "the load generator runs on the same machine (2 processes).", ""]
     for size in report["sizes"]:
@@ -742,7 +843,7 @@ def render(report: dict) -> str:
                   f"{'' if 'not packed' in gen.get('summary', '') else ' after pack'}; generated in {gen['seconds']:.0f} s "
                   f"({gen.get('summary', '')}).", "",
                   "| Page | req/s | p50 (ms) | p99 (ms) | ratio to hello world | errors | CPU ms per request "
-                  "(workers + ZEO) | conflicts replayed |",
+                  "(workers + storage server) | conflicts replayed |",
                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
                   f"| hello world (bare Pyramid) | {hello['rps']:.0f} | {hello['p50_ms']:.1f} | {hello['p99_ms']:.1f} "
                   f"| 100 % | {hello['errors']} | | |"]
@@ -819,9 +920,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regenerate", action="store_true", help="generate the databases again")
     parser.add_argument("--only", nargs="*", help="only these pages (names as in the report)")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
+    parser.add_argument("--storage", choices=sorted(STORAGES), default="zeo",
+                        help="what the workers share: " + "; ".join(f"{k}: {v}" for k, v in STORAGES.items()))
     args = parser.parse_args(argv)
     report = {"date": f"{datetime.datetime.now():%Y-%m-%d %H:%M}", "machine": machine(), "workers": args.workers,
-              "clients": args.clients, "duration": args.duration,
+              "clients": args.clients, "duration": args.duration, "storage": args.storage,
               "command": " ".join(["python bench/run.py"] + (argv if argv is not None else sys.argv[1:])),
               "argon2": argon2_figures(args.workers), "sizes": []}
     for households in args.households:
