@@ -724,8 +724,8 @@ FILL_ROUNDS = 3
 def run_size(households: int, args) -> dict:
     generation = ensure_database(households, args.regenerate)
     base = data_dir(households)
-    # per client, more than it can send (a draft is sent once): up to 160 requests per second in all
-    drafts = max(80, int((args.duration + WARMUP) * 160 / args.clients))
+    # per client, more than it can send (a draft is sent once): up to 320 requests per second in all
+    drafts = max(80, int((args.duration + WARMUP) * 320 / args.clients))
     var = base / "var"
     if args.storage == "relstorage":
         ensure_relstorage(households)
