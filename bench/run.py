@@ -493,7 +493,7 @@ class StorageServer:
                 .replace("127.0.0.1:8100", f"127.0.0.1:{self.zeo.port}")
                 .replace("/var/lib/compte-citoyen/blobs", f"{var}/blobs"))
         if storage == "zeo-plain":
-            text = (text.replace("%import compte_citoyen.zeo\n", "")
+            text = (text.replace("%import compte_citoyen.zeo\n", "%import ZEO\n")
                     .replace("<batchingclientstorage>", "<clientstorage>")
                     .replace("</batchingclientstorage>", "</clientstorage>"))
         client_conf = base / "zeo-client.conf"
